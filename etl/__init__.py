@@ -1,0 +1,1 @@
+"""Loaders that bring outside data (boundaries, historical reports) into the geodata store."""

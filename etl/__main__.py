@@ -1,0 +1,85 @@
+"""Command line: python -m etl boundaries FILE [options] | python -m etl demo [--if-empty]."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+from geodata import db
+from geodata.areas import LEVELS
+
+from etl import boundaries
+
+log = logging.getLogger("etl")
+
+
+def _boundaries(args: argparse.Namespace) -> int:
+    opts = boundaries.Options(
+        path=Path(args.file),
+        layer=args.layer,
+        name_field=args.name_field,
+        code_field=args.code_field,
+        parent_field=args.parent_field,
+        level=args.level,
+        source_crs=args.source_crs,
+        encoding=args.encoding,
+        dry_run=args.dry_run,
+        progress=sys.stderr.isatty(),
+    )
+    with db.connect(autocommit=True) as conn:
+        report = boundaries.load(conn, opts)
+    print(boundaries.format_report(report, verbose=not args.quiet))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from geodata import areas
+
+    with db.connect(autocommit=True) as conn:
+        if args.if_empty and areas.count(conn) > 0:
+            print("areas already loaded; demo data not loaded")
+            return 0
+        demo = resources.files("etl").joinpath("demo")
+        for name, level in (("zzy_street.geojson", "street"), ("pilot_communities.geojson", "community")):
+            with resources.as_file(demo.joinpath(name)) as path:
+                report = boundaries.load(conn, boundaries.Options(path=path, level=level))
+            print(boundaries.format_report(report, verbose=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one loader."""
+    parser = argparse.ArgumentParser(prog="python -m etl", description="Load outside data into the issue map.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("boundaries", help="load or update area boundaries from any OGR vector file")
+    b.add_argument("file", help="GeoJSON, Shapefile (.shp or .zip), GeoPackage, KML, CSV with a WKT column, ...")
+    b.add_argument("--layer", help="layer name, for files with several (GeoPackage)")
+    b.add_argument("--name-field", help="field holding the area name (default: auto-detected)")
+    b.add_argument("--code-field", help="field holding the stable area code (default: auto-detected, else the name)")
+    b.add_argument("--parent-field", help="field holding the parent area's code (default: found by containment)")
+    b.add_argument("--level", choices=LEVELS, default="community", help="level of every area in the file (default community)")
+    b.add_argument("--source-crs", help="CRS of the coordinates when the file lacks or misstates it: EPSG:N, gcj02 or bd09")
+    b.add_argument("--encoding", help="attribute encoding, e.g. GBK for Chinese shapefiles without a .cpg")
+    b.add_argument("--dry-run", action="store_true", help="report what would change and write nothing")
+    b.add_argument("--quiet", action="store_true", help="do not list every inserted or updated area")
+    b.set_defaults(run=_boundaries)
+
+    d = sub.add_parser("demo", help="load the demo street and its three pilot communities")
+    d.add_argument("--if-empty", action="store_true", help="only when no areas are loaded yet")
+    d.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except boundaries.BoundaryLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was written", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Shared fixtures: a fresh PostGIS database for the whole test session, migrated to the current schema."""
+from __future__ import annotations
+
+import os
+import secrets
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from geodata import config, localdb, migrate
+
+
+def _admin_url() -> str:
+    """A URL to a maintenance database of the server the tests use."""
+    external = config.database_url()
+    if external:
+        return psycopg.conninfo.make_conninfo(external, dbname="postgres")
+    return localdb.cluster().url("postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    """A database created for this test session and dropped after it."""
+    if not config.database_url():
+        localdb.cluster().start()
+    admin = _admin_url()
+    name = f"webmap_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(admin, dbname=name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate.apply_all(conn)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def conn(database_url):
+    """An autocommit connection to the test database."""
+    with psycopg.connect(database_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def empty_areas(conn):
+    """Start the test with no areas and no load history."""
+    conn.execute("TRUNCATE areas, area_loads RESTART IDENTITY CASCADE")
+    yield conn
