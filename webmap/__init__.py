@@ -1,0 +1,67 @@
+"""The community issue map web application: app factory."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from geodata import config as geoconfig
+
+log = logging.getLogger(__name__)
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the Flask app; settings come from the environment, then from test_config."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        # None means "geodata.db.database_url()", resolved at first use so that building the app needs no database.
+        DATABASE_URL=os.environ.get("DATABASE_URL") or None,
+        SECRET_KEY=os.environ.get("SECRET_KEY") or None,
+        BASEMAP_URL=os.environ.get("BASEMAP_URL") or OSM_TILES,
+        BASEMAP_ATTRIBUTION=os.environ.get("BASEMAP_ATTRIBUTION") or OSM_ATTRIBUTION,
+        DB_TIMEOUT=float(os.environ.get("DB_TIMEOUT", "5")),
+    )
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _shared_secret_key(geoconfig.var_dir() / "secret_key")
+
+    # Chinese area names stay readable in JSON instead of becoming \uXXXX escapes.
+    app.json.ensure_ascii = False
+
+    from webmap import api, db, errors, health, pages
+
+    db.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    return app
+
+
+def _shared_secret_key(path: Path) -> str:
+    """The key kept in path, created on first start so that every worker process signs with the same key."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    try:
+        # link() never replaces: when workers start together, the first one's key wins and the others read it.
+        os.link(tmp, path)
+        log.info("generated a new secret key in %s", path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

@@ -1,0 +1,91 @@
+"""Error responses: one JSON shape for the API, and the single table mapping domain errors to HTTP statuses."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+from flask import Flask, Response, jsonify, request
+from psycopg_pool import PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+
+from geodata import areas
+
+log = logging.getLogger(__name__)
+
+# Paths whose clients are programs: every error there is JSON, never an HTML page.
+JSON_PREFIXES = ("/api/", "/healthz", "/readyz")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one kind of exception reaches a client."""
+
+    status: int
+    code: str
+    field: str | None = None  # the request parameter the error is about, reported under "fields"
+    message: str | None = None  # fixed text, when the exception's own text must not reach clients
+
+
+# The one place that decides the status of each domain error; subclasses inherit their base's entry.
+DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
+    areas.UnknownLevel: Mapping(400, "invalid_parameter", field="level"),
+    PoolTimeout: Mapping(503, "database_unavailable", message="The database is not reachable right now; try again shortly."),
+    psycopg.OperationalError: Mapping(
+        503, "database_unavailable", message="The database is not reachable right now; try again shortly."
+    ),
+}
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None) -> Response:
+    """A JSON error in the shape every client of the API expects."""
+    resp = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+    resp.status_code = status
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers for HTTP errors, domain errors and anything unexpected."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _any_error)
+
+
+def _wants_json() -> bool:
+    path = request.path
+    return path == "/api" or path.startswith(JSON_PREFIXES)
+
+
+def _mapping_for(exc: BaseException) -> Mapping | None:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[cls]
+    return None
+
+
+def _http_error(exc: HTTPException):
+    if not _wants_json():
+        return exc
+    code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+    resp = error_response(exc.code or 500, code, exc.description or exc.name or "")
+    # Keep headers such as Allow (405) and Retry-After (429, 503) but not werkzeug's HTML content type.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            resp.headers[name] = value
+    return resp
+
+
+def _any_error(exc: Exception):
+    mapping = _mapping_for(exc)
+    if mapping is None:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_json():
+            return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+        return InternalServerError()
+    if mapping.status >= 500:
+        log.warning("%s on %s %s: %s", mapping.code, request.method, request.path, exc)
+    message = mapping.message or str(exc)
+    fields = getattr(exc, "fields", None) or ({mapping.field: message} if mapping.field else {})
+    if _wants_json():
+        return error_response(mapping.status, mapping.code, message, fields)
+    page_error = default_exceptions.get(mapping.status, InternalServerError)
+    return page_error(description=message)
