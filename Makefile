@@ -10,7 +10,9 @@ WORKERS ?= 2
 
 .PHONY: setup system-deps db run dev test bench db-stop clean
 
-setup: system-deps $(STAMP)
+NPM_STAMP := node_modules/.package-lock.stamp
+
+setup: system-deps $(STAMP) $(NPM_STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
@@ -21,6 +23,11 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+# Front-end packages, pinned in package.json and package-lock.json, served by the app itself.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
 db: setup
 	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m geodata.localdb start; fi
 	$(PY) -m geodata.migrate
@@ -28,7 +35,7 @@ db: setup
 run: db
 	$(PY) -m etl demo --if-empty
 	@echo "Serving on http://$(HOST):$(PORT)"
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'webmap:create_app()'
+	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - --no-control-socket 'webmap:create_app()'
 
 dev: db
 	$(PY) -m etl demo --if-empty
@@ -44,4 +51,4 @@ db-stop:
 	@test -x $(PY) && $(PY) -m geodata.localdb stop || true
 
 clean: db-stop
-	rm -rf $(VENV) var bench/data
+	rm -rf $(VENV) var bench/data node_modules

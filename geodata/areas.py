@@ -33,7 +33,7 @@ SELECT json_build_object(
         'properties', json_build_object(
             'code', a.code, 'name', a.name, 'name_en', a.name_en, 'level', a.level,
             'parent_code', p.code, 'population', a.population,
-            'area_km2', round((a.area_m2 / 1e6)::numeric, 3),
+            'area_km2', round((ST_Area(a.geom::geography) / 1e6)::numeric, 3),
             'source', a.source, 'loaded_at', a.loaded_at)
     ) ORDER BY area_level_rank(a.level), a.code), '[]'::json)
 )
@@ -46,7 +46,8 @@ SELECT id, code, name, name_en, level
 FROM areas
 WHERE level = %(level)s
   AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
-ORDER BY area_m2, id
+-- Only the few areas that hold the point are measured.
+ORDER BY ST_Area(geom::geography), id
 LIMIT 1
 """
 

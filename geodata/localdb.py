@@ -194,6 +194,7 @@ class Cluster:
                 "shared_buffers = 256MB\n"
                 "work_mem = 16MB\n"
                 "maintenance_work_mem = 256MB\n"
+                "jit = off\n"
             )
         # The password file is written last: its presence marks a complete initialisation.
         staging.rename(self.data_dir)

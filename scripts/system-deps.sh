@@ -19,6 +19,7 @@ check() {
     need=()
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
     command -v ogr2ogr >/dev/null || need+=(gdal-bin)
+    command -v npm >/dev/null || need+=(npm)
     if [ -z "${DATABASE_URL:-}" ]; then
         local bindir major
         bindir=$(pg_bindir || true)

@@ -6,6 +6,8 @@ from branca.element import MacroElement
 from flask import Blueprint, current_app, render_template, url_for
 from folium.template import Template
 
+from webmap import assets
+
 bp = Blueprint("pages", __name__)
 
 # Where the map starts before the areas have loaded, and stays when none are loaded yet (ZZY Street, Haidian).
@@ -63,6 +65,7 @@ def _community_map() -> folium.Map:
     cfg = current_app.config
     # Absolute inside the page's <main>, so the map takes whatever height the header leaves.
     m = folium.Map(location=START, zoom_start=START_ZOOM, tiles=None, position="absolute", control_scale=True)
+    assets.leaflet_for(m)
     folium.TileLayer(tiles=cfg["BASEMAP_URL"], attr=cfg["BASEMAP_ATTRIBUTION"], name="basemap", max_zoom=19).add_to(m)
     GeoJsonFromApi(url_for("api.list_areas", level="community")).add_to(m)
     return m

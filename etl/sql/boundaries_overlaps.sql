@@ -1,13 +1,20 @@
--- Pairs of areas of the loaded level whose interiors overlap, where at least one side is in this load.
-SELECT code_a, name_a, code_b, name_b, area_m2
-FROM (
-    SELECT a.code AS code_a, a.name AS name_a, b.code AS code_b, b.name AS name_b,
-           ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS area_m2
-    FROM areas a
-    JOIN areas b ON a.id < b.id AND b.level = a.level AND a.geom && b.geom
-    WHERE a.level = %(level)s
-      AND (a.code IN (SELECT code FROM stage_diff) OR b.code IN (SELECT code FROM stage_diff))
-      AND ST_Relate(a.geom, b.geom, '2********')
-) pairs
-WHERE area_m2 >= %(min_m2)s
-ORDER BY area_m2 DESC, code_a, code_b
+-- Overlapping pairs of the loaded level, with the overlap measured on the spheroid.
+-- In-file pairs come from the loader (found in memory); pairs with stored areas outside the file are found here.
+WITH pairs AS (
+    SELECT p.code_a, p.code_b
+    FROM unnest(%(codes_a)s::text[], %(codes_b)s::text[]) AS p (code_a, code_b)
+    UNION
+    SELECT least(s.code, o.code), greatest(s.code, o.code)
+    FROM stage_areas s
+    JOIN areas o ON %(check_stored)s::boolean
+        AND o.geom && ST_SetSRID(s.geom, 4326)
+        AND o.level = %(level)s
+        AND NOT EXISTS (SELECT 1 FROM stage_areas t WHERE t.code = o.code)
+    WHERE ST_Relate(ST_SetSRID(s.geom, 4326), o.geom, '2********')
+)
+SELECT a.code, a.name, b.code, b.name, ST_Area(ST_Intersection(a.geom, b.geom)::geography) AS area_m2
+FROM pairs
+JOIN areas a ON a.code = pairs.code_a
+JOIN areas b ON b.code = pairs.code_b
+WHERE ST_Area(ST_Intersection(a.geom, b.geom)::geography) >= %(min_m2)s
+ORDER BY area_m2 DESC, a.code, b.code

@@ -14,13 +14,13 @@ CREATE TABLE areas (
     parent_id  bigint REFERENCES areas (id) ON DELETE SET NULL,
     population integer CHECK (population >= 0),
     geom       geometry(MultiPolygon, 4326) NOT NULL CHECK (NOT ST_IsEmpty(geom)),
-    -- Stored so that "the smallest containing area" is an index-free ORDER BY, not a geography cast per row.
-    area_m2    double precision GENERATED ALWAYS AS (ST_Area(geom::geography)) STORED,
     source     text NOT NULL,
     loaded_at  timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
     CHECK (parent_id IS DISTINCT FROM id)
 );
+-- Boundaries run to kilobytes; lz4 (de)compresses them several times faster than the default pglz.
+ALTER TABLE areas ALTER COLUMN geom SET COMPRESSION lz4;
 CREATE INDEX areas_geom_gist ON areas USING gist (geom);
 CREATE INDEX areas_level_idx ON areas (level);
 CREATE INDEX areas_parent_idx ON areas (parent_id);
