@@ -32,6 +32,7 @@ PARENT_FIELDS = ("parent_code", "parent", "上级编码", "上级代码")
 OVERLAP_MIN_M2 = 1.0
 _CSV_GEOMETRY_NAMES = "WKT,wkt,Wkt,geometry,GEOMETRY,Geometry,geom,the_geom,shape,SHAPE"
 _OFFSET_SYSTEMS = ("gcj02", "bd09")
+_INT4_MAX = 2**31 - 1
 
 
 class BoundaryLoadError(RuntimeError):
@@ -182,9 +183,10 @@ def _integer(value) -> int | None:
         return None
     try:
         number = int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # "nan", "inf"
         return None
-    return number if number >= 0 else None
+    # Binary COPY into int4 wraps larger numbers around silently (2**32 + 5000 would arrive as 5000).
+    return number if 0 <= number <= _INT4_MAX else None
 
 
 # ---------------------------------------------------------------- geometry
@@ -311,12 +313,14 @@ def _clean_geometries(wkb: np.ndarray, opts: Options, meta: dict, report: LoadRe
     report.warnings.append(f"source CRS: {crs_label}")
     if reproject is not None and keep.any():
         geoms[keep] = reproject(geoms[keep])
+    # Checked whatever the CRS: a GeoJSON (always "EPSG:4326") or a .prj that claims WGS84 may still hold metres.
+    if keep.any():
         bounds = shapely.bounds(geoms[keep])
         bad = ~((np.abs(bounds[:, [0, 2]]) <= 180).all(axis=1) & (np.abs(bounds[:, [1, 3]]) <= 90).all(axis=1))
         if bad.any():
             raise BoundaryLoadError(
-                f"after reprojection from {crs_label}, {int(bad.sum())} feature(s) fall outside longitude/latitude range; "
-                "the declared CRS is probably wrong (override it with --source-crs)"
+                f"in {crs_label}, {int(bad.sum())} feature(s) fall outside longitude/latitude range; "
+                "the declared CRS is probably wrong (name the right one with --source-crs)"
             )
 
     invalid = keep & ~_in_threads(shapely.is_valid, geoms)
@@ -470,9 +474,12 @@ def _overlaps(conn: psycopg.Connection, staged: _Staged, level: str) -> list[Ove
 
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
+    # OGR also opens a directory (of shapefiles) as one data source: hash its files in name order.
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    for name in files:
+        with open(name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 
@@ -508,7 +515,8 @@ def load(conn: psycopg.Connection, opts: Options) -> LoadReport:
             for code, row, problem in conn.execute(
                 "SELECT code, row_no, parent_code FROM stage_diff WHERE parent_code IS NOT NULL AND parent_id IS NULL ORDER BY row_no"
             ).fetchall():
-                report.notes.append(Note(row, "warning", f"parent code {problem} not found; left without parent", code))
+                why = "is the area's own code" if problem == code else "not found"
+                report.notes.append(Note(row, "warning", f"parent code {problem} {why}; left without parent", code))
             report.changes = [tuple(r) for r in conn.execute(
                 "SELECT change, code, name FROM stage_diff WHERE change <> 'unchanged' ORDER BY row_no"
             ).fetchall()]

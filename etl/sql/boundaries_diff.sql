@@ -19,7 +19,8 @@ SELECT s.row_no, s.code, s.name, s.parent_code,
        END AS change
 FROM stage_areas s
 LEFT JOIN areas a ON a.code = s.code
-LEFT JOIN areas by_code ON %(use_parent_code)s::boolean AND by_code.code = s.parent_code
+-- An area is never its own parent (on a reload that would break CHECK (parent_id <> id)).
+LEFT JOIN areas by_code ON %(use_parent_code)s::boolean AND by_code.code = s.parent_code AND s.parent_code <> s.code
 LEFT JOIN LATERAL (
     SELECT p.id
     FROM areas p
