@@ -129,6 +129,12 @@ def _read(opts: Options):
     if path.suffix.lower() == ".csv":
         kwargs.update(GEOM_POSSIBLE_NAMES=_CSV_GEOMETRY_NAMES, KEEP_GEOM_COLUMNS="NO")
     try:
+        if opts.layer is None:
+            layers = pyogrio.list_layers(str(path))
+            if len(layers) > 1:
+                # Taking the first layer silently would load the wrong boundaries without a word.
+                names = ", ".join(str(name) for name in layers[:, 0])
+                raise BoundaryLoadError(f"{path.name} has {len(layers)} layers ({names}); choose one with --layer")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             meta, _, wkb, columns = pyogrio.raw.read(
@@ -333,6 +339,9 @@ def _clean_geometries(wkb: np.ndarray, opts: Options, meta: dict, report: LoadRe
 
     multi = np.full(n, None, dtype=object)
     if keep.any():
+        # Shapefiles wind exteriors clockwise, GeoJSON counter-clockwise: one orientation (RFC 7946's)
+        # makes the same polygon the same bytes whichever format it came from.
+        geoms[keep] = shapely.orient_polygons(geoms[keep], exterior_cw=False)
         multi[keep], has = _as_multipolygons(geoms[keep])
         lost = np.zeros(n, dtype=bool)
         lost[np.flatnonzero(keep)[~has]] = True

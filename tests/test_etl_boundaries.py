@@ -757,3 +757,28 @@ def test_cli_refuses_a_bad_file(seeded, database_url, tmp_path):
     assert "cut.geojson" in result.stderr
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert snapshot(seeded) == before
+
+
+def test_several_layers_without_layer_option_is_refused(empty_areas, tmp_path):
+    path = tmp_path / "two.gpkg"
+    for layer, name in (("streets", "街道"), ("communities", "社区")):
+        gpd.GeoDataFrame({"name": [name], "code": [layer]}, geometry=[shapely.box(116.30, 39.93, 116.31, 39.94)],
+                         crs="EPSG:4326").to_file(path, layer=layer, driver="GPKG")
+    with pytest.raises(BoundaryLoadError, match=r"2 layers \(streets, communities\).*--layer"):
+        boundaries.load(empty_areas, Options(path=path))
+    assert empty_areas.execute("SELECT count(*) FROM areas").fetchone()[0] == 0
+
+
+def test_same_polygons_from_shapefile_after_geojson_are_unchanged(empty_areas, tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"name": ["甲社区", "乙社区"], "code": ["a", "b"]},
+        geometry=[shapely.box(116.30, 39.93, 116.31, 39.94), shapely.box(116.31, 39.93, 116.32, 39.94)],
+        crs="EPSG:4326",
+    )
+    frame.to_file(tmp_path / "c.geojson", driver="GeoJSON")
+    frame.to_file(tmp_path / "c.shp")
+    first = boundaries.load(empty_areas, Options(path=tmp_path / "c.geojson"))
+    again = boundaries.load(empty_areas, Options(path=tmp_path / "c.shp"))
+    assert (first.inserted, again.inserted, again.updated, again.unchanged) == (2, 0, 0, 2)
+    # Stored exteriors run counter-clockwise, as RFC 7946 asks.
+    assert empty_areas.execute("SELECT bool_and(ST_IsPolygonCCW(geom)) FROM areas").fetchone()[0]
