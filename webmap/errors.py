@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, request
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
-from geodata import areas
+from geodata import areas, permissions
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ class Mapping:
 # The one place that decides the status of each domain error; subclasses inherit their base's entry.
 DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     areas.UnknownLevel: Mapping(400, "invalid_parameter", field="level"),
+    # AuthenticationRequired subclasses PermissionDenied, and the most specific class wins.
+    permissions.AuthenticationRequired: Mapping(401, "authentication_required"),
+    permissions.PermissionDenied: Mapping(403, "forbidden"),
     PoolTimeout: Mapping(503, "database_unavailable", message="The database is not reachable right now; try again shortly."),
     psycopg.OperationalError: Mapping(
         503, "database_unavailable", message="The database is not reachable right now; try again shortly."
