@@ -20,6 +20,9 @@ check() {
     python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
     command -v ogr2ogr >/dev/null || need+=(gdal-bin)
     command -v npm >/dev/null || need+=(npm)
+    # The browser tests drive Debian's chromium (no downloaded browser); a CJK font makes screenshots legible.
+    [ -x /usr/bin/chromium ] || need+=(chromium)
+    [ -d /usr/share/fonts/truetype/wqy ] || need+=(fonts-wqy-microhei)
     if [ -z "${DATABASE_URL:-}" ]; then
         local bindir major
         bindir=$(pg_bindir || true)
