@@ -1,0 +1,109 @@
+"""Strict checks of values that come from outside (JSON bodies, query strings), with per-field messages."""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+
+class ValidationError(ValueError):
+    """Some fields of a request are missing or wrong; `fields` maps each to what is wrong with it."""
+
+    def __init__(self, fields: Mapping[str, str], message: str | None = None):
+        self.fields = dict(fields)
+        super().__init__(message or "Some fields are not valid: " + ", ".join(sorted(self.fields)) + ".")
+
+
+class Errors:
+    """Collects per-field problems so that one answer lists all of them."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.fields.setdefault(name, message)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.fields
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            raise ValidationError(self.fields)
+
+
+# Plain decimal notation only: query strings like "nan", "inf", "0x10" or "1e309" are refused before float().
+_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
+
+
+def number(value: Any, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    """A finite JSON number within bounds; raises ValueError with a message for people."""
+    # bool is an int subclass in Python, and true/false are not coordinates.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number (not a string)")
+    value = float(value)
+    # json.loads turns NaN, Infinity and out-of-range literals such as 1e309 into non-finite floats.
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        raise ValueError(f"must be between {minimum:g} and {maximum:g}")
+    return value
+
+
+def number_text(text: str, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    """A finite number written in a query string."""
+    text = text.strip()
+    if not _DECIMAL.match(text):
+        raise ValueError("must be a decimal number")
+    return number(float(text), minimum=minimum, maximum=maximum)
+
+
+def integer(value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A JSON integer (2.0 is accepted, 2.5 and "2" are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be an integer (not a string)")
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError("must be an integer")
+        value = int(value)
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        raise ValueError(f"must be between {minimum} and {maximum}")
+    return value
+
+
+def integer_text(text: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer written in a query string."""
+    text = text.strip()
+    if not re.fullmatch(r"[+-]?\d{1,18}", text):
+        raise ValueError("must be an integer")
+    return integer(int(text), minimum=minimum, maximum=maximum)
+
+
+def text(value: Any, *, max_length: int, min_length: int = 1) -> str:
+    """A string, stripped of surrounding white space, of bounded length (in characters)."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    value = value.strip()
+    # PostgreSQL text cannot hold NUL; other control characters are kept out of what staff read.
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+        raise ValueError("must not contain control characters")
+    if len(value) < min_length:
+        raise ValueError("must not be empty" if min_length == 1 else f"must be at least {min_length} characters")
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters (got {len(value)})")
+    return value
+
+
+def timestamp_text(text: str) -> datetime:
+    """An ISO 8601 date or date-time; a date means its midnight and a time without offset means UTC."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date or date-time, e.g. 2024-05-01 or 2024-05-01T08:00:00+08:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
