@@ -402,11 +402,13 @@ LIMIT %(limit)s
 _OVERDUE = f"""
 SELECT extract(epoch FROM now() - i.due_at)::bigint AS overdue_s, {_FEATURE}
 FROM issues i JOIN areas a ON a.id = i.area_id
-WHERE i.status IN ('reported', 'confirmed', 'assigned', 'in_progress', 'reopened')
+-- Written exactly as the partial index's predicate, so the planner can use issues_overdue_idx.
+WHERE i.status NOT IN ('resolved', 'closed', 'rejected', 'duplicate')
   AND i.due_at < COALESCE(%(now)s::timestamptz, now())
   AND (%(area_ids)s::bigint[] IS NULL OR i.area_id = ANY (%(area_ids)s))
   AND (%(category)s::text IS NULL OR i.category = %(category)s)
-ORDER BY i.due_at, i.id
+-- due_at alone, the partial index's order: due times carry microseconds, so ties are rare and harmless.
+ORDER BY i.due_at
 LIMIT %(limit)s
 """
 
