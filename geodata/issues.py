@@ -442,9 +442,13 @@ def _load(conn: psycopg.Connection, issue_id: int, *, for_update: bool = False) 
 
 def _issue_id(value: Any, name: str = "issue_id") -> int:
     try:
-        return validation.integer(value, minimum=1, maximum=2**63 - 1)
+        value = validation.integer(value)
     except ValueError as exc:
         raise ValidationError({name: str(exc)}) from None
+    # Ids are bigint identities from 1: anything else simply does not exist.
+    if not 1 <= value < 2**63:
+        raise (CommentNotFound if name == "comment_id" else IssueNotFound)(value)
+    return value
 
 
 def _is_reporter(actor: Actor, issue: Issue) -> bool:

@@ -35,12 +35,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Chinese area names stay readable in JSON instead of becoming \uXXXX escapes.
     app.json.ensure_ascii = False
 
-    from webmap import api, assets, db, errors, health, pages
+    from webmap import api, assets, db, errors, health, issues_api, openapi, pages
 
     db.init_app(app)
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(issues_api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(assets.bp)
     return app

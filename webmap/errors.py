@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, request
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
-from geodata import areas, permissions
+from geodata import areas, idempotency, issues, permissions, validation
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,14 @@ DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     # AuthenticationRequired subclasses PermissionDenied, and the most specific class wins.
     permissions.AuthenticationRequired: Mapping(401, "authentication_required"),
     permissions.PermissionDenied: Mapping(403, "forbidden"),
+    validation.ValidationError: Mapping(400, "invalid_request"),
+    issues.IssueNotFound: Mapping(404, "not_found"),
+    issues.CommentNotFound: Mapping(404, "not_found"),
+    issues.VersionConflict: Mapping(409, "version_conflict"),
+    issues.TransitionNotAllowed: Mapping(422, "transition_not_allowed"),
+    issues.OutsideEveryArea: Mapping(422, "outside_every_area"),
+    issues.IssueClosed: Mapping(422, "issue_closed"),
+    idempotency.IdempotencyKeyReused: Mapping(422, "idempotency_key_reused"),
     PoolTimeout: Mapping(503, "database_unavailable", message="The database is not reachable right now; try again shortly."),
     psycopg.OperationalError: Mapping(
         503, "database_unavailable", message="The database is not reachable right now; try again shortly."

@@ -1,0 +1,241 @@
+"""The issue API under /api: report, list, read, move through the lifecycle, support, comment, moderate.
+
+Thin: parse the request, find the actor, call geodata.issues, shape the answer. Refusals are geodata's
+typed errors, turned into statuses by webmap.errors.DOMAIN_ERRORS.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, request, url_for
+from werkzeug.exceptions import UnsupportedMediaType
+
+from geodata import idempotency, issues, validation
+from geodata.permissions import Actor
+from geodata.validation import ValidationError
+from webmap import db
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("issues_api", __name__, url_prefix="/api")
+
+GEOJSON = "application/geo+json"
+# Bodies of this API are small JSON documents; anything bigger is refused (413) before it is read.
+MAX_BODY = 64 * 1024
+TOKEN_HEADER = "X-Reporter-Token"
+
+
+@bp.before_request
+def _limit_body() -> None:
+    request.max_content_length = current_app.config.get("API_MAX_BODY", MAX_BODY)
+
+
+# ---------------------------------------------------------------- request helpers
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_body(*, required: bool = True) -> Any:
+    """The request's JSON document, strictly: JSON media type, UTF-8, no NaN/Infinity literals."""
+    if not required and not request.content_length and not request.headers.get("Transfer-Encoding"):
+        return {}
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    raw = request.get_data(cache=True)
+    try:
+        # Python's json would otherwise accept NaN and Infinity, which are not JSON (RFC 8259).
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ValidationError({"body": "is not UTF-8"}, "The request body is not UTF-8.") from None
+    except ValueError as exc:
+        raise ValidationError({"body": f"is not valid JSON: {exc}"}, "The request body is not valid JSON.") from None
+
+
+def json_object(*, allowed: set[str], required: bool = True) -> dict:
+    body = json_body(required=required)
+    if not isinstance(body, dict):
+        raise ValidationError({"body": "must be a JSON object"}, "The request body must be a JSON object.")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationError({name: "is not a field of this request" for name in unknown})
+    return body
+
+
+def current_actor(conn=None) -> Actor:
+    """The signed-in account or anonymous client, plus the issue a reporter's private token names."""
+    try:
+        from webmap.auth import current_actor as auth_actor
+    except ImportError:
+        # Accounts (issue 3) are being built in parallel; until they land every request is anonymous.
+        actor = Actor()
+    else:
+        actor = auth_actor()
+    token = request.headers.get(TOKEN_HEADER) or request.args.get("token")
+    if token and conn is not None:
+        own = issues.issues_for_token(conn, token)
+        if own:
+            actor = dataclasses.replace(actor, reporter_of=actor.reporter_of | own)
+    return actor
+
+
+def _scope(actor: Actor, what: str) -> str:
+    """Idempotency keys are per client: two clients choosing the same key never see each other's answers."""
+    who = f"user:{actor.user_id}" if actor.user_id is not None else f"client:{actor.client_key or '-'}"
+    return f"{what} {who}"
+
+
+def _response(body: Any, status: int = 200, headers: dict | None = None, mimetype: str | None = None):
+    resp = current_app.json.response(body)
+    resp.status_code = status
+    if mimetype:
+        resp.mimetype = mimetype
+    for name, value in (headers or {}).items():
+        resp.headers[name] = value
+    return resp
+
+
+def _idempotent(conn, actor: Actor, what: str, payload: Any, work):
+    """Run work() -> (status, body, headers) once per Idempotency-Key; a retry gets the stored answer."""
+    key = request.headers.get(idempotency.HEADER)
+    if key is None:
+        return work()
+    scope = _scope(actor, what)
+    stored = idempotency.claim(conn, scope, key, idempotency.fingerprint(payload))
+    if stored is not None:
+        return stored.status, stored.body, {**stored.headers, "Idempotent-Replayed": "true"}
+    status, body, headers = work()
+    idempotency.complete(conn, scope, key, status, body, headers)
+    return status, body, headers
+
+
+# ---------------------------------------------------------------- routes
+
+REPORT_FIELDS = {"lat", "lon", "category", "description", "title", "contact", "crs"}
+
+
+@bp.post("/issues")
+def create_issue():
+    """Report an issue. An anonymous reporter gets `private_token` (top level of the Feature) once, here."""
+    payload = json_object(allowed=REPORT_FIELDS)
+    with db.get_conn() as conn, conn.transaction():
+        actor = current_actor(conn)
+
+        def work():
+            source = "api" if actor.via_token else "web"
+            reported = issues.report(conn, actor, payload, source=source)
+            body = dict(reported.feature)
+            if reported.private_token:
+                body["private_token"] = reported.private_token
+                # The page a reporter keeps to follow, close or reopen their report without an account.
+                body["private_url"] = f"/issues/{reported.issue.id}?token={reported.private_token}"
+            location = url_for("issues_api.get_issue", issue_id=reported.issue.id)
+            return 201, body, {"Location": location}
+
+        status, body, headers = _idempotent(conn, actor, "POST /api/issues", payload, work)
+    return _response(body, status, headers, GEOJSON)
+
+
+@bp.get("/issues")
+def list_issues():
+    """Issues as a GeoJSON FeatureCollection, newest first, keyset-paginated (links.next)."""
+    filters = issues.IssueFilter.from_query(request.args)
+    with db.get_conn() as conn:
+        page = issues.list_features(conn, filters)
+    headers = {}
+    page["links"] = []
+    if page["next_cursor"]:
+        args = {k: v for k, v in request.args.items() if k in issues.IssueFilter.QUERY_KEYS}
+        args["cursor"] = page["next_cursor"]
+        href = url_for("issues_api.list_issues", **args)
+        page["links"].append({"rel": "next", "href": href, "type": GEOJSON})
+        headers["Link"] = f'<{href}>; rel="next"'
+    return _response(page, 200, headers, GEOJSON)
+
+
+@bp.get("/issues/nearby")
+def nearby_issues():
+    """Open issues of a category near a point, nearest first: shown before a resident submits."""
+    errors = {}
+    values: dict[str, float] = {}
+    for name, low, high in (("lat", -90, 90), ("lon", -180, 180)):
+        text = request.args.get(name)
+        if not text:
+            errors[name] = "is required"
+            continue
+        try:
+            values[name] = validation.number_text(text, minimum=low, maximum=high)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    if not request.args.get("category"):
+        errors["category"] = "is required"
+    if errors:
+        raise ValidationError(errors)
+    with db.get_conn() as conn:
+        found = issues.nearby(conn, values["lon"], values["lat"], request.args["category"],
+                              crs=request.args.get("crs", "wgs84"))
+    return _response(found, 200, None, GEOJSON)
+
+
+@bp.get("/issues/<int:issue_id>")
+def get_issue(issue_id: int):
+    """One issue with its history and comments; the contact only for staff of its community."""
+    with db.get_conn() as conn:
+        actor = current_actor(conn)
+        feature = issues.get(conn, issue_id, actor)
+    return _response(feature, 200, None, GEOJSON)
+
+
+TRANSITION_FIELDS = {"to", "note", "version", "duplicate_of", "satisfaction", "party_id"}
+
+
+@bp.post("/issues/<int:issue_id>/transitions")
+def transition_issue(issue_id: int):
+    """Move an issue along one edge of the lifecycle: {to, version, note?, duplicate_of?, satisfaction?, party_id?}."""
+    body = json_object(allowed=TRANSITION_FIELDS)
+    if "to" not in body or "version" not in body:
+        raise ValidationError({name: "is required" for name in ("to", "version") if name not in body})
+    with db.get_conn() as conn, conn.transaction():
+        actor = current_actor(conn)
+        issues.transition(conn, actor, issue_id, body["to"], body["version"], body.get("note"),
+                          duplicate_of=body.get("duplicate_of"), satisfaction=body.get("satisfaction"),
+                          party_id=body.get("party_id"))
+        feature = issues.get(conn, issue_id, actor)
+    return _response(feature, 200, None, GEOJSON)
+
+
+@bp.post("/issues/<int:issue_id>/supports")
+def support_issue(issue_id: int):
+    """"Me too". 201 the first time for this account or client, 200 (nothing changed) after that."""
+    with db.get_conn() as conn, conn.transaction():
+        actor = current_actor(conn)
+        result = issues.support(conn, actor, issue_id)
+    return _response(dataclasses.asdict(result), 201 if result.created else 200)
+
+
+@bp.post("/issues/<int:issue_id>/comments")
+def comment_issue(issue_id: int):
+    """Add a comment {body}."""
+    payload = json_object(allowed={"body"})
+    with db.get_conn() as conn, conn.transaction():
+        actor = current_actor(conn)
+
+        def work():
+            return 201, issues.comment(conn, actor, issue_id, payload.get("body")), {}
+
+        status, body, headers = _idempotent(conn, actor, f"POST /api/issues/{issue_id}/comments", payload, work)
+    return _response(body, status, headers)
+
+
+@bp.post("/comments/<int:comment_id>/hide")
+def hide_comment(comment_id: int):
+    """Hide a comment {reason?} (staff of the issue's community); it keeps its place in the history."""
+    payload = json_object(allowed={"reason"}, required=False)
+    with db.get_conn() as conn, conn.transaction():
+        actor = current_actor(conn)
+        result = issues.hide_comment(conn, actor, comment_id, payload.get("reason"))
+    return _response(result)
