@@ -986,6 +986,28 @@ def comment(conn: psycopg.Connection, actor: Actor, issue_id: int, body: Any) ->
             "created_at": _iso(created_at), "hidden": False, "body": body}
 
 
+def record_visit(conn: psycopg.Connection, actor: Actor, issue_id: int, note: str | None = None,
+                 data: Mapping[str, Any] | None = None) -> int:
+    """A social worker saw the issue on a walkabout: one "visited" history event (no status change).
+
+    data is public (it appears in the history), e.g. {"walkabout_id": 3}. Returns the event id.
+    """
+    issue_id = _issue_id(issue_id)
+    if note is not None:
+        try:
+            note = validation.text(note, max_length=NOTE_MAX, min_length=0) or None
+        except ValueError as exc:
+            raise ValidationError({"note": str(exc)}) from None
+    with conn.transaction():
+        issue = _load(conn, issue_id)
+        permissions.require(actor, "walkabout.record_visit", issue)
+        conn.execute("UPDATE issues SET acknowledged_at = COALESCE(acknowledged_at, now()) WHERE id = %s",
+                     (issue.id,))
+        event_id = _event(conn, actor, issue, "visited", note=note, data=dict(data or {}))
+        _audit(conn, actor, "walkabout.record_visit", issue, dict(data or {}))
+    return event_id
+
+
 def hide_comment(conn: psycopg.Connection, actor: Actor, comment_id: int, reason: str | None = None) -> dict:
     """Hide a comment (staff of the issue's community). It keeps its place in the history; only the
     body stops being shown. Hiding a hidden comment changes nothing."""

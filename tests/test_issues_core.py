@@ -348,6 +348,18 @@ def test_hidden_comment_keeps_its_place(world):
         issues.hide_comment(conn, a["social_worker"], 99999999)
 
 
+def test_record_visit_is_one_public_event(world):
+    conn, a = world.conn, world.actors
+    with pytest.raises(permissions.PermissionDenied):
+        issues.record_visit(conn, a["far_worker"], world.canonical)
+    event_id = issues.record_visit(conn, a["social_worker"], world.canonical, "seen on the walk", {"walkabout_id": 7})
+    history = issues.get(conn, world.canonical)["properties"]["history"]
+    assert history[-1]["id"] == event_id
+    assert (history[-1]["kind"], history[-1]["note"], history[-1]["data"]) == ("visited", "seen on the walk",
+                                                                               {"walkabout_id": 7})
+    assert issues.load(conn, world.canonical).acknowledged_at is not None
+
+
 def test_support_once_per_account_or_client(world):
     conn, a = world.conn, world.actors
     issue_id = world.canonical
