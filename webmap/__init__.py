@@ -25,6 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         SECRET_KEY=os.environ.get("SECRET_KEY") or None,
         BASEMAP_URL=os.environ.get("BASEMAP_URL") or OSM_TILES,
         BASEMAP_ATTRIBUTION=os.environ.get("BASEMAP_ATTRIBUTION") or OSM_ATTRIBUTION,
+        # wgs84 or gcj02: the coordinate system of the basemap's tiles (docs/basemaps.md).
+        BASEMAP_CRS=(os.environ.get("BASEMAP_CRS") or "wgs84").strip().lower(),
         DB_TIMEOUT=float(os.environ.get("DB_TIMEOUT", "5")),
     )
     if test_config:
@@ -36,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
 
     from webmap import api, assets, db, errors, health, issues_api, openapi, pages
+    from webmap import tiles
 
     db.init_app(app)
     errors.init_app(app)
@@ -45,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(assets.bp)
+    app.register_blueprint(tiles.bp)
     return app
 
 

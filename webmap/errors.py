@@ -10,11 +10,12 @@ from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 from geodata import areas, idempotency, issues, permissions, validation
+from geodata import display, tiles
 
 log = logging.getLogger(__name__)
 
 # Paths whose clients are programs: every error there is JSON, never an HTML page.
-JSON_PREFIXES = ("/api/", "/healthz", "/readyz")
+JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/tiles/")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Mapping:
 # The one place that decides the status of each domain error; subclasses inherit their base's entry.
 DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     areas.UnknownLevel: Mapping(400, "invalid_parameter", field="level"),
+    tiles.InvalidTileRequest: Mapping(400, "invalid_parameter"),
+    display.InvalidDisplayCrs: Mapping(400, "invalid_parameter"),
     # AuthenticationRequired subclasses PermissionDenied, and the most specific class wins.
     permissions.AuthenticationRequired: Mapping(401, "authentication_required"),
     permissions.PermissionDenied: Mapping(403, "forbidden"),

@@ -1,0 +1,54 @@
+-- One Mapbox vector tile of issues (geodata/tiles.py fills the parameters).
+--
+-- Layer "issues": one point per issue with only what the map draws (feature id = issue id, status,
+-- category). Layer "clusters": counts per grid cell, used below POINT_ZOOM, and at any zoom when the
+-- tile would hold more than MAX_POINTS points, so that a tile stays small whatever the data.
+WITH bounds AS (
+    SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
+           -- The tile and its buffer in the stored CRS, so that the GiST index on issues.geom does the
+           -- search. A Mercator rectangle is a lon/lat rectangle too, so this box is exact; on a GCJ-02
+           -- basemap it is padded by the largest GCJ-02 offset, and clipping happens after the shift.
+           ST_Expand(ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4326),
+                     %(search_pad)s) AS search
+),
+points AS MATERIALIZED (
+    SELECT i.id, i.status, i.category,
+           ST_AsMVTGeom(ST_Transform(CASE WHEN %(gcj02)s THEN gcj02_point(i.geom) ELSE i.geom END, 3857),
+                        b.tile, 4096, %(buffer)s, true) AS geom
+    FROM issues i, bounds b
+    WHERE i.geom && b.search
+      AND (%(statuses)s::text[] IS NULL OR i.status = ANY (%(statuses)s::text[]))
+      AND (%(categories)s::text[] IS NULL OR i.category = ANY (%(categories)s::text[]))
+      AND (%(since)s::timestamptz IS NULL OR i.created_at >= %(since)s::timestamptz)
+),
+drawn AS (
+    -- ST_AsMVTGeom answers NULL for a point outside the tile and its buffer.
+    SELECT id, status, category, geom, ST_X(geom) AS px, ST_Y(geom) AS py FROM points WHERE geom IS NOT NULL
+)
+SELECT CASE
+    WHEN %(cluster)s OR (SELECT count(*) FROM drawn) > %(max_points)s THEN (
+        -- Cells are aligned on the whole world's grid at this zoom and the buffer is one whole cell, so
+        -- a cell on a tile's edge holds the same issues, drawn at the same place, in both tiles.
+        SELECT ST_AsMVT(c, 'clusters', 4096, 'geom')
+        FROM (
+            SELECT count(*)::integer AS count,
+                   count(*) FILTER (WHERE status NOT IN ('closed', 'rejected', 'duplicate'))::integer AS open,
+                   -- A cell of one issue says which: the map draws it like a single issue.
+                   CASE WHEN count(*) = 1 THEN min(id) END AS id,
+                   CASE WHEN count(*) = 1 THEN min(status) END AS status,
+                   CASE WHEN count(*) = 1 THEN min(category) END AS category,
+                   ST_MakePoint(round(avg(px)), round(avg(py))) AS geom
+            FROM drawn
+            WHERE px < 4096 + %(cell)s AND py < 4096 + %(cell)s
+            GROUP BY floor(px / %(cell)s), floor(py / %(cell)s)
+        ) c
+    )
+    ELSE (
+        SELECT ST_AsMVT(p, 'issues', 4096, 'geom', 'id')
+        FROM (
+            SELECT id, status, category, geom FROM drawn
+            WHERE px BETWEEN -%(point_buffer)s AND 4096 + %(point_buffer)s
+              AND py BETWEEN -%(point_buffer)s AND 4096 + %(point_buffer)s
+        ) p
+    )
+END
