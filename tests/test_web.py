@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg import conninfo, sql
 
+from tests.processes import die_with_parent
 from webmap import create_app
 from webmap import db as webdb
 
@@ -257,7 +258,7 @@ def test_served_by_gunicorn(database_url, community, tmp_path):
                 # No control socket: the default one in ~/.gunicorn would collide with a developer's running server.
                 "--no-control-socket", "webmap:create_app()",
             ],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
     try:
         deadline = time.monotonic() + 30
