@@ -10,7 +10,7 @@ bp = Blueprint("assets", __name__, url_prefix="/assets")
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 # Only the built files of packages named here are reachable; the rest of node_modules stays private.
-PACKAGES = {"leaflet": "dist"}
+PACKAGES = {"leaflet": "dist", "leaflet.vectorgrid": "dist"}
 
 
 @bp.get("/<package>/<path:filename>")

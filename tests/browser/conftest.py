@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from geodata.config import PROJECT_ROOT
+from tests.processes import die_with_parent
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
@@ -38,23 +39,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(database_url, tmp_path_factory):
-    """Base URL of the app under gunicorn (2 workers) on a free port, for the whole session."""
+def _start_gunicorn(database_url: str, log: Path, **extra_env: str) -> tuple[subprocess.Popen, str]:
+    """gunicorn (2 workers) serving the app on a free port; returns the process and its base URL once healthy."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "browser-tests-only",
         "BASEMAP_URL": f"http://{BASEMAP_HOST}/{{z}}/{{x}}/{{y}}.png",
         "BASEMAP_ATTRIBUTION": "test basemap",
+        **extra_env,
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [str(gunicorn), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--no-control-socket", "webmap:create_app()"],
-            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -62,17 +62,44 @@ def live_server(database_url, tmp_path_factory):
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=2):
                 break
-        except (urllib.error.URLError, ConnectionError):
+        # OSError also covers a read timeout while the workers are still importing on a busy machine.
+        except (urllib.error.URLError, ConnectionError, OSError):
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 pytest.fail(f"gunicorn did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-    yield base
+    return proc, base
+
+
+def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url, tmp_path_factory):
+    """Base URL of the app under gunicorn (2 workers) on a free port, for the whole session."""
+    proc, base = _start_gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "server.log")
+    yield base
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def start_server(database_url, tmp_path_factory):
+    """Start another gunicorn of the app with extra settings (e.g. BASEMAP_CRS=gcj02); stopped after the session."""
+    started = []
+
+    def start(**extra_env: str) -> str:
+        proc, base = _start_gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "server.log", **extra_env)
+        started.append(proc)
+        return base
+
+    yield start
+    for proc in started:
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +169,22 @@ def phone(browser, live_server):
     page = context.new_page()
     yield RecordedPage(page, live_server)
     context.close()
+
+
+@pytest.fixture
+def make_page(browser):
+    """Pages with other context settings (geolocation, permissions, another server): make(base, **options)."""
+    contexts = []
+
+    def make(base: str, **options) -> RecordedPage:
+        context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN", **options})
+        context.route(f"http://{BASEMAP_HOST}/**", _blank_tile)
+        contexts.append(context)
+        return RecordedPage(context.new_page(), base)
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture
