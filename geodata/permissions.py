@@ -62,7 +62,8 @@ class Actor:
     def label(self) -> str:
         """How the actor appears in histories and audit logs."""
         if self.user_id is None:
-            return "anonymous"
+            # Command-line tools act without an account but under a name ("cli:root").
+            return self.username or "anonymous"
         return self.username or f"user:{self.user_id}"
 
 
@@ -148,3 +149,29 @@ def require(actor: Actor, action: str, obj: Any = None) -> None:
     if actor.is_anonymous:
         raise AuthenticationRequired(action)
     raise PermissionDenied(action)
+
+
+# How much of another scope a scope covers: a role whose scope is on the right may do all the left one may.
+_COVERS = {
+    ANY: {ANY, AREA, ASSIGNED, OWN, OWN_OR_AREA},
+    OWN_OR_AREA: {OWN_OR_AREA, OWN, AREA},
+    AREA: {AREA},
+    OWN: {OWN},
+    ASSIGNED: {ASSIGNED},
+}
+
+
+def roles_within(role: str) -> tuple[str, ...]:
+    """The roles whose every permission this role also has (itself included): what its API tokens may act as."""
+    if role == "admin":
+        return ROLES[1:]
+    found = []
+    for other in ROLES[1:]:
+        if other == "admin":
+            continue
+        if all(
+            entry.get(other) is None or (entry.get(role) is not None and entry[other] in _COVERS[entry[role]])
+            for entry in PERMISSIONS.values()
+        ):
+            found.append(other)
+    return tuple(found)

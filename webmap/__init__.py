@@ -38,10 +38,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
 
     from webmap import api, assets, db, errors, health, issues_api, openapi, pages
+    from webmap import accounts_api, admin, auth, cli
     from webmap import tiles
 
     db.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(accounts_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(issues_api.bp)

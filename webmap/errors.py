@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import psycopg
 from flask import Flask, Response, jsonify, request
 from psycopg_pool import PoolTimeout
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
-from geodata import areas, idempotency, issues, permissions, validation
+from geodata import accounts, areas, idempotency, issues, permissions, tokens, validation
 from geodata import display, tiles
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     display.InvalidDisplayCrs: Mapping(400, "invalid_parameter"),
     # AuthenticationRequired subclasses PermissionDenied, and the most specific class wins.
     permissions.AuthenticationRequired: Mapping(401, "authentication_required"),
+    tokens.InvalidToken: Mapping(401, "invalid_token"),
+    tokens.TokenRoleNotAllowed: Mapping(403, "forbidden"),
+    accounts.InvalidCredentials: Mapping(401, "invalid_credentials", message="Wrong username or password."),
+    accounts.UsernameTaken: Mapping(409, "conflict"),
     permissions.PermissionDenied: Mapping(403, "forbidden"),
     validation.ValidationError: Mapping(400, "invalid_request"),
     issues.IssueNotFound: Mapping(404, "not_found"),
@@ -48,6 +54,13 @@ DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     psycopg.OperationalError: Mapping(
         503, "database_unavailable", message="The database is not reachable right now; try again shortly."
     ),
+}
+
+
+# HTTP errors whose JSON code is ours rather than werkzeug's name of the status.
+HTTP_CODES: dict[type[HTTPException], tuple[str, str | None]] = {
+    CSRFError: ("csrf_failed", None),
+    RateLimitExceeded: ("rate_limited", "Too many requests; try again after the time in Retry-After."),
 }
 
 
@@ -80,7 +93,12 @@ def _http_error(exc: HTTPException):
     if not _wants_json():
         return exc
     code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
-    resp = error_response(exc.code or 500, code, exc.description or exc.name or "")
+    message = exc.description or exc.name or ""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_CODES:
+            code, message = HTTP_CODES[cls][0], HTTP_CODES[cls][1] or message
+            break
+    resp = error_response(exc.code or 500, code, message)
     # Keep headers such as Allow (405) and Retry-After (429, 503) but not werkzeug's HTML content type.
     for name, value in exc.get_headers():
         if name.lower() != "content-type":

@@ -1,0 +1,112 @@
+"""A `limits` storage kept in PostgreSQL, so every worker process (and every host) counts against one table.
+
+Registered with `limits` under the URI scheme `webmap-pg`; Flask-Limiter finds it through its storage URI.
+`webmap-pg://` alone uses the connections given by the `connect` option (the app's pool); with a libpq URL
+after the scheme (`webmap-pg://user:pw@host:5432/db`) it opens its own connection per operation.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+from limits.storage import Storage
+
+log = logging.getLogger(__name__)
+
+SCHEME = "webmap-pg"
+
+# One statement, so concurrent hits from any process serialise on the row's lock and each sees its own count.
+# A window that has run out starts again from this hit.
+_INCR = """
+INSERT INTO rate_limits AS r (key, hits, expires_at)
+VALUES (%(key)s, %(amount)s, clock_timestamp() + make_interval(secs => %(expiry)s))
+ON CONFLICT (key) DO UPDATE SET
+    hits = CASE WHEN r.expires_at <= clock_timestamp() THEN excluded.hits ELSE r.hits + excluded.hits END,
+    expires_at = CASE WHEN r.expires_at <= clock_timestamp() THEN excluded.expires_at ELSE r.expires_at END
+RETURNING hits
+"""
+_GET = "SELECT hits FROM rate_limits WHERE key = %s AND expires_at > clock_timestamp()"
+_EXPIRY = "SELECT extract(epoch FROM expires_at) FROM rate_limits WHERE key = %s AND expires_at > clock_timestamp()"
+_CLEAR = "DELETE FROM rate_limits WHERE key = %s"
+_RESET = "WITH gone AS (DELETE FROM rate_limits RETURNING 1) SELECT count(*) FROM gone"
+# Expired rows are harmless (every read filters them) but would pile up; one hit in a few hundred sweeps.
+_SWEEP = "DELETE FROM rate_limits WHERE expires_at < clock_timestamp() - interval '1 minute'"
+_SWEEP_EVERY = 256
+
+
+class PostgresStorage(Storage):
+    """Fixed-window counters in the UNLOGGED table rate_limits (migration 0005)."""
+
+    STORAGE_SCHEME = [SCHEME]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False,
+                 connect: Callable[[], Any] | None = None, **options: Any) -> None:
+        url = (uri or "").split("://", 1)[1] if uri and "://" in uri else ""
+        if connect is None and not url:
+            raise ValueError(f"{SCHEME}:// needs a database URL after the scheme, or a connect= option")
+        self._connect = connect
+        self._url = f"postgresql://{url}" if url else None
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return psycopg.Error
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        if self._connect is not None:
+            with self._connect() as conn:
+                yield conn
+        else:
+            with psycopg.connect(self._url, autocommit=True) as conn:
+                yield conn
+
+    def _one(self, query: str, params: Any) -> Any:
+        with self._conn() as conn:
+            row = conn.execute(query, params).fetchone()
+            if not conn.autocommit:
+                conn.commit()
+        return row[0] if row else None
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        """Count amount hits in the key's window (opened now, for expiry seconds, when there is none)."""
+        with self._conn() as conn:
+            hits = conn.execute(_INCR, {"key": key, "amount": amount, "expiry": float(expiry)}).fetchone()[0]
+            if random.randrange(_SWEEP_EVERY) == 0:
+                conn.execute(_SWEEP)
+            if not conn.autocommit:
+                conn.commit()
+        return int(hits)
+
+    def get(self, key: str) -> int:
+        """Hits in the key's current window (0 when none is open)."""
+        return int(self._one(_GET, (key,)) or 0)
+
+    def get_expiry(self, key: str) -> float:
+        """When the key's window ends, as a Unix time (now when none is open)."""
+        value = self._one(_EXPIRY, (key,))
+        return float(value) if value is not None else time.time()
+
+    def check(self) -> bool:
+        """Whether the table can be reached."""
+        try:
+            self._one("SELECT 1 FROM rate_limits LIMIT 1", ())
+            return True
+        except psycopg.Error:
+            return False
+
+    def reset(self) -> int | None:
+        """Forget every counter."""
+        return int(self._one(_RESET, ()) or 0)
+
+    def clear(self, key: str) -> None:
+        """Forget one counter."""
+        with self._conn() as conn:
+            conn.execute(_CLEAR, (key,))
+            if not conn.autocommit:
+                conn.commit()

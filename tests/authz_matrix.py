@@ -1,0 +1,122 @@
+"""The authorization matrix: what each role may do (written by hand) and the endpoints that check it.
+
+Two hand-written tables, both checked by tests/test_auth_matrix.py:
+
+- EXPECTED: for every action of geodata.permissions.PERMISSIONS, what each role may do. The test compares
+  it with what permissions.may() answers, so a change to either table fails until the other agrees.
+- ENDPOINTS: (method, path, action, ...) entries. Each is requested as every role, through a signed-in
+  session and through an API token, and must answer the status that EXPECTED implies.
+
+To register your endpoints, append Endpoint(...) entries to ENDPOINTS. Paths and bodies may use these
+placeholders, filled by the test's world:
+  {area_in} {area_out}      a community in / outside every staff actor's areas (ids)
+  {issue_in} {issue_out}    ids of issues in those communities (need the issues schema)
+  {user_id}                 an account admins may edit; {token_id} one of its API tokens
+  {n}                       a number unique to each request (for names that must not repeat)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("anonymous", "resident", "volunteer", "social_worker", "official", "admin")
+
+# What a role may do, judged on objects: "any" every object; "area" objects in the actor's areas;
+# "own" the actor's own report; "assigned" issues assigned to the actor's party; "own|area" either;
+# "-" nothing.
+#                         anonymous   resident    volunteer   social_worker  official    admin
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "issue.report":         ("any",     "any",      "any",      "any",         "any",      "any"),
+    "issue.view":           ("any",     "any",      "any",      "any",         "any",      "any"),
+    "issue.support":        ("any",     "any",      "any",      "any",         "any",      "any"),
+    "issue.comment":        ("any",     "any",      "any",      "any",         "any",      "any"),
+    "issue.confirm":        ("own",     "own",      "own",      "own|area",    "own",      "any"),
+    "issue.transition":     ("-",       "-",        "assigned", "area",        "-",        "any"),
+    "issue.assign":         ("-",       "-",        "-",        "area",        "-",        "any"),
+    "comment.hide":         ("-",       "-",        "-",        "area",        "-",        "any"),
+    "issue.view_contact":   ("-",       "-",        "-",        "area",        "area",     "any"),
+    "user.view_email":      ("-",       "-",        "-",        "area",        "area",     "any"),
+    "dashboard.view":       ("-",       "-",        "-",        "area",        "area",     "any"),
+    "issues.export":        ("-",       "-",        "-",        "area",        "area",     "any"),
+    "walkabout.plan":       ("-",       "-",        "-",        "area",        "-",        "any"),
+    "walkabout.record_visit": ("-",     "-",        "-",        "area",        "-",        "any"),
+    "deliberation.manage":  ("-",       "-",        "-",        "area",        "-",        "any"),
+    "deliberation.vote":    ("-",       "area",     "area",     "area",        "area",     "any"),
+    "party.manage":         ("-",       "-",        "-",        "area",        "-",        "any"),
+    "party.report_work":    ("-",       "-",        "assigned", "-",           "-",        "any"),
+    "users.manage":         ("-",       "-",        "-",        "-",           "-",        "any"),
+    "tokens.manage":        ("-",       "-",        "-",        "-",           "-",        "any"),
+    "audit.read":           ("-",       "-",        "-",        "-",           "-",        "any"),
+}
+
+# The objects an action is judged on, and which kinds of expectation allow each.
+OBJECTS = ("in_area", "out_of_area", "own", "assigned")
+ALLOWS = {
+    "any": {"in_area", "out_of_area", "own", "assigned"},
+    "area": {"in_area"},
+    "own": {"own"},
+    "assigned": {"assigned"},
+    "own|area": {"own", "in_area"},
+    "-": set(),
+}
+
+
+def expected(action: str, role: str) -> str:
+    """The hand-written expectation of a role for an action."""
+    return EXPECTED[action][ROLES.index(role)]
+
+
+def allowed(action: str, role: str, obj: str) -> bool:
+    """Whether EXPECTED lets the role do the action to that kind of object ("none": no object, a list page)."""
+    kind = expected(action, role)
+    if obj == "none":
+        # Without an object, area scope means "serves some area"; every actor of the test world serves one.
+        return kind in ("any", "area", "own|area")
+    return obj in ALLOWS[kind]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One protected route, the action it checks and the statuses it answers."""
+
+    method: str
+    path: str
+    action: str
+    obj: str = "none"  # which object the action is judged on: none, in_area, out_of_area, own, assigned
+    ok: int = 200  # the status when allowed
+    page: bool = False  # an HTML page: strangers are sent to /login (302) rather than answered 401
+    form: dict = field(default_factory=dict)  # sent as a form (pages) ...
+    json: dict | None = None  # ... or as JSON (API)
+    denied: int = 403  # the status for a signed-in actor who may not
+
+    def status_for(self, role: str) -> int:
+        """What the endpoint must answer to this role, from EXPECTED."""
+        if allowed(self.action, role, self.obj):
+            return self.ok
+        if role == "anonymous":
+            return 302 if self.page else 401
+        return self.denied
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ENDPOINTS: list[Endpoint] = [
+    # Accounts (webmap/admin.py, webmap/accounts_api.py).
+    Endpoint("GET", "/admin/users", "users.manage", page=True),
+    Endpoint("GET", "/admin/users/new", "users.manage", page=True),
+    Endpoint("POST", "/admin/users/new", "users.manage", page=True, ok=302,
+             form={"username": "matrix-new-{n}", "role": "resident", "password": "pw-Secret-123", "active": "on"}),
+    Endpoint("GET", "/admin/users/{user_id}", "users.manage", page=True),
+    Endpoint("POST", "/admin/users/{user_id}", "users.manage", page=True, ok=302,
+             form={"role": "official", "areas": "", "active": "on", "display_name": "edited {n}"}),
+    Endpoint("POST", "/admin/users/{user_id}/password", "users.manage", page=True, ok=302,
+             form={"password": "another-Secret-{n}"}),
+    Endpoint("GET", "/admin/tokens", "tokens.manage", page=True),
+    Endpoint("POST", "/admin/tokens", "tokens.manage", page=True, ok=201,
+             form={"username": "{username}", "role": "", "name": "matrix {n}", "expires_days": "30"}),
+    Endpoint("POST", "/admin/tokens/{token_id}/revoke", "tokens.manage", page=True, ok=302),
+    Endpoint("GET", "/admin/audit", "audit.read", page=True),
+    Endpoint("GET", "/api/audit", "audit.read"),
+    Endpoint("GET", "/api/audit?limit=5", "audit.read"),
+]
