@@ -12,7 +12,7 @@ from psycopg import sql
 
 from geodata import config, db, localdb, migrate
 
-from bench import synthetic
+from bench import maps, synthetic
 
 REPEATS = 3
 BENCH_DB = "webmap_bench"
@@ -107,6 +107,9 @@ def main() -> int:
             ("loader", "rows", "median s", "ratio vs ogr2ogr"),
             boundary_load(url, vertices),
         )
+    # The live map (bench/maps.py): page bytes and first draw, tile latency and sizes, cached tile throughput.
+    for title, header, rows in maps.run():
+        _print_table(title, header, rows)
     return 0
 
 

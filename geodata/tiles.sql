@@ -1,10 +1,14 @@
 -- One Mapbox vector tile of issues (geodata/tiles.py fills the parameters).
 --
+-- The point expression and the filters are filled in by geodata/tiles.py from fixed SQL fragments
+-- (never from request text), so that each variant's prepared plan has no per-row tests of unused options.
+--
 -- Layer "issues": one point per issue with only what the map draws (feature id = issue id, status,
 -- category). Layer "clusters": counts per grid cell, used below POINT_ZOOM, and at any zoom when the
 -- tile would hold more than MAX_POINTS points, so that a tile stays small whatever the data.
 WITH bounds AS (
     SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS tile,
+           ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326) AS tile_lonlat,
            -- The tile and its buffer in the stored CRS, so that the GiST index on issues.geom does the
            -- search. A Mercator rectangle is a lon/lat rectangle too, so this box is exact; on a GCJ-02
            -- basemap it is padded by the largest GCJ-02 offset, and clipping happens after the shift.
@@ -13,20 +17,13 @@ WITH bounds AS (
 ),
 points AS MATERIALIZED (
     SELECT i.id, i.status, i.category,
-           ST_AsMVTGeom(ST_Transform(CASE WHEN %(gcj02)s THEN gcj02_point(i.geom) ELSE i.geom END, 3857),
-                        b.tile, 4096, %(buffer)s, true) AS geom
+           -- ST_AsMVTGeom of the point (GCJ-02-shifted on request), as geodata/tiles.py chose.
+           {point} AS geom
     FROM issues i, bounds b
-    WHERE i.geom && b.search
-      AND (%(statuses)s::text[] IS NULL OR i.status = ANY (%(statuses)s::text[]))
-      AND (%(categories)s::text[] IS NULL OR i.category = ANY (%(categories)s::text[]))
-      AND (%(since)s::timestamptz IS NULL OR i.created_at >= %(since)s::timestamptz)
-),
-drawn AS (
-    -- ST_AsMVTGeom answers NULL for a point outside the tile and its buffer.
-    SELECT id, status, category, geom, ST_X(geom) AS px, ST_Y(geom) AS py FROM points WHERE geom IS NOT NULL
+    WHERE i.geom && b.search {filters}
 )
 SELECT CASE
-    WHEN %(cluster)s OR (SELECT count(*) FROM drawn) > %(max_points)s THEN (
+    WHEN %(cluster)s OR (SELECT count(*) FROM points WHERE geom IS NOT NULL) > %(max_points)s THEN (
         -- Cells are aligned on the whole world's grid at this zoom and the buffer is one whole cell, so
         -- a cell on a tile's edge holds the same issues, drawn at the same place, in both tiles.
         SELECT ST_AsMVT(c, 'clusters', 4096, 'geom')
@@ -38,17 +35,16 @@ SELECT CASE
                    CASE WHEN count(*) = 1 THEN min(status) END AS status,
                    CASE WHEN count(*) = 1 THEN min(category) END AS category,
                    ST_MakePoint(round(avg(px)), round(avg(py))) AS geom
-            FROM drawn
-            WHERE px < 4096 + %(cell)s AND py < 4096 + %(cell)s
-            GROUP BY floor(px / %(cell)s), floor(py / %(cell)s)
+            FROM (SELECT id, status, category, ST_X(geom) AS px, ST_Y(geom) AS py
+                  FROM points WHERE geom IS NOT NULL) drawn
+            -- ST_AsMVTGeom keeps the far edge of the buffer too: that sliver belongs to the next cell.
+            WHERE px < 4096 + %(buffer)s AND py < 4096 + %(buffer)s
+            GROUP BY floor(px / %(buffer)s), floor(py / %(buffer)s)
         ) c
     )
     ELSE (
+        -- ST_AsMVTGeom answers NULL for a point outside the tile and its buffer.
         SELECT ST_AsMVT(p, 'issues', 4096, 'geom', 'id')
-        FROM (
-            SELECT id, status, category, geom FROM drawn
-            WHERE px BETWEEN -%(point_buffer)s AND 4096 + %(point_buffer)s
-              AND py BETWEEN -%(point_buffer)s AND 4096 + %(point_buffer)s
-        ) p
+        FROM (SELECT id, status, category, geom FROM points WHERE geom IS NOT NULL) p
     )
 END

@@ -23,6 +23,8 @@ check() {
     # The browser tests drive Debian's chromium (no downloaded browser); a CJK font makes screenshots legible.
     [ -x /usr/bin/chromium ] || need+=(chromium)
     [ -d /usr/share/fonts/truetype/wqy ] || need+=(fonts-wqy-microhei)
+    # make bench drives the tile server with wrk (requests per second of a cached tile).
+    command -v wrk >/dev/null || need+=(wrk)
     if [ -z "${DATABASE_URL:-}" ]; then
         local bindir major
         bindir=$(pg_bindir || true)

@@ -7,13 +7,20 @@ keyed by the same version, so a repeated tile costs one tiny query instead of a 
 """
 from __future__ import annotations
 
+import logging
+import os
+import re
 import threading
 from collections import OrderedDict
+from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, current_app, request
+import psycopg
+from flask import Blueprint, Flask, Response, current_app, request
 
 from geodata import tiles
 from webmap import db
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 
@@ -73,12 +80,104 @@ class TileCache:
             self._version = None
 
 
-def _cache() -> TileCache:
-    cache = current_app.extensions.get("webmap.tiles")
+def _cache(app: Flask | None = None) -> TileCache:
+    app = app or current_app
+    cache = app.extensions.get("webmap.tiles")
     if cache is None:
-        cache = current_app.extensions.setdefault(
-            "webmap.tiles", TileCache(int(current_app.config.get("TILE_CACHE_BYTES", CACHE_BYTES))))
+        cache = app.extensions.setdefault("webmap.tiles", TileCache(int(app.config.get("TILE_CACHE_BYTES", CACHE_BYTES))))
     return cache
+
+
+class VersionReader:
+    """Reads the data version on one autocommit connection per thread: a single round trip, where a pooled
+    connection would add BEGIN and COMMIT around it. The version is still read on every request, so
+    what a cached tile stands for is always checked against the database."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._local = threading.local()
+
+    def connection(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or self._local.pid != os.getpid():
+            # No parallel workers: starting one costs more than a street-level tile, and the cores are
+            # better spent on other requests.
+            conn = self._local.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5,
+                                                      application_name="webmap-tiles",
+                                                      options="-c max_parallel_workers_per_gather=0")
+            self._local.pid = os.getpid()
+        return conn
+
+    def drop(self) -> None:
+        """Forget this thread's connection after an error; the next request opens a new one."""
+        conn, self._local.conn = getattr(self._local, "conn", None), None
+        if conn is not None:
+            conn.close()
+
+
+class CachedTiles:
+    """WSGI middleware answering tile requests before Flask is involved: a 304, a cached tile, or a tile
+    built on its own autocommit connection (two round trips: version, then tile).
+
+    It answers only what it can answer exactly as the view would (a valid address and filter, and the
+    database answering); everything else, including every error, goes to the Flask view.
+    """
+
+    PATH = re.compile(r"^/tiles/issues/([^/]+)/([^/]+)/([^/]+)\.pbf$")
+
+    def __init__(self, wsgi_app, app: Flask):
+        self.wsgi_app = wsgi_app
+        self.app = app
+        self._reader: VersionReader | None = None
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "GET":
+            m = self.PATH.match(environ.get("PATH_INFO", ""))
+            if m:
+                answer = self._answer(m, environ)
+                if answer is not None:
+                    status, headers, body = answer
+                    start_response(status, headers)
+                    return [body]
+        return self.wsgi_app(environ, start_response)
+
+    def _answer(self, m, environ):
+        try:
+            address = tiles.TileAddress.parse(*m.groups())
+            filters = tiles.TileFilter.from_query(dict(parse_qsl(environ.get("QUERY_STRING", ""))))
+        except tiles.InvalidTileRequest:
+            return None
+        cache = _cache(self.app)
+        if self._reader is None:
+            self._reader = VersionReader(db.database_url(self.app))
+        try:
+            conn = self._reader.connection()
+            # Read before the tile is built, as in the view: a tile can be newer than its version, never older.
+            version = tiles.data_version(conn)
+            etag = _etag(version, filters)
+            quoted = f'"{etag}"'
+            common = [("ETag", quoted), ("Cache-Control", "no-cache")]
+            if quoted in _etags(environ.get("HTTP_IF_NONE_MATCH", "")):
+                return "304 NOT MODIFIED", common, b""
+            key = (address.z, address.x, address.y, filters.key())
+            body = cache.get(version, key)
+            if body is None:
+                body = tiles.issue_tile(conn, address, filters)
+                cache.put(version, key, body)
+        except psycopg.Error:
+            self._reader.drop()
+            return None
+        return "200 OK", [("Content-Type", tiles.MEDIA_TYPE), ("Content-Length", str(len(body)))] + common, body
+
+
+def _etags(header: str) -> set[str]:
+    # Weak or strong, a listed ETag matches (RFC 9110: If-None-Match uses the weak comparison).
+    return {part.strip().removeprefix("W/") for part in header.split(",") if part.strip()}
+
+
+@bp.record_once
+def _install_fast_path(state) -> None:
+    state.app.wsgi_app = CachedTiles(state.app.wsgi_app, state.app)
 
 
 def _etag(version: int, filters: tiles.TileFilter) -> str:
@@ -89,6 +188,7 @@ def _etag(version: int, filters: tiles.TileFilter) -> str:
 @bp.get("/issues/<z>/<x>/<y>.pbf")
 def issue_tile(z: str, x: str, y: str):
     """One vector tile of issues (layers "issues" and "clusters"); 400 for an impossible address."""
+    # GETs normally never get here (CachedTiles answers them); HEAD, errors and fallbacks do.
     address = tiles.TileAddress.parse(z, x, y)
     filters = tiles.TileFilter.from_query(request.args)
     cache = _cache()
