@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import math
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields as dataclass_fields
 from datetime import datetime, timezone
@@ -23,7 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from geodata import chinacrs, permissions, validation
+from geodata import audit, chinacrs, permissions, tokens, validation
 from geodata.permissions import Actor
 from geodata.validation import Errors, ValidationError
 
@@ -473,9 +471,8 @@ def _event(conn, actor: Actor, issue: Issue, kind: str, *, from_status=None, to_
     }).fetchone()[0]
 
 
-def hash_token(token: str) -> str:
-    """What is stored of a reporter's private token: its SHA-256, hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
+# What is stored of a reporter's private token: its SHA-256, hex (the same as API tokens).
+hash_token = tokens.hash_token
 
 
 def _default_title(category_name: str, description: str) -> str:
@@ -758,11 +755,11 @@ def report(conn: psycopg.Connection, actor: Actor, payload: Mapping[str, Any], *
     errors.raise_if_any()
 
     lon, lat = chinacrs.to_wgs84(crs, float(payload["lon"]), float(payload["lat"]))
-    token = secrets.token_urlsafe(32) if actor.user_id is None else None
+    token, token_hash = tokens.new_token() if actor.user_id is None else (None, None)
     params = {
         "lon": lon, "lat": lat, "category": cat[0], "title": title or _default_title(cat[1], description),
         "description": description, "reporter_id": actor.user_id, "contact": contact,
-        "token_hash": hash_token(token) if token else None, "created_at": created_at, "source": source,
+        "token_hash": token_hash, "created_at": created_at, "source": source,
         "external_id": external_id, "actor_id": actor.user_id, "actor_role": actor.role,
         "actor_label": "reporter",
     }
@@ -786,14 +783,9 @@ def _check_version(issue: Issue, version: int) -> None:
 
 
 def _audit(conn, actor: Actor, action: str, issue: Issue, details: dict) -> None:
-    """Staff actions also go to the audit log (geodata.audit), when that module is installed."""
-    if not actor.is_staff:
-        return
-    try:
-        from geodata import audit
-    except ImportError:
-        return
-    audit.record(conn, actor, action, "issue", issue.id, details)
+    """Staff actions also go to the audit log, in the same transaction as the change."""
+    if actor.is_staff:
+        audit.record(conn, actor, action, "issue", issue.id, details)
 
 
 def transition(conn: psycopg.Connection, actor: Actor, issue_id: int, to: str, version: int,

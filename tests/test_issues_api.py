@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 
 import pytest
@@ -18,7 +19,9 @@ REPORT = {"lat": IN_BIG[1], "lon": IN_BIG[0], "category": "litter", "description
 
 @pytest.fixture
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
+    # Rate limits have their own test below; here one client posts far more than a resident may.
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
+                      "RATELIMIT_ENABLED": False})
     yield app
     webdb.close_pool(app)
 
@@ -271,6 +274,20 @@ def test_support_and_comment_over_http(world, client):
     second = client.post(f"/api/issues/{issue_id}/comments", json={"body": "once"}, headers=headers)
     assert first.get_json() == second.get_json()
     assert world.conn.execute("SELECT count(*) FROM comments WHERE body = 'once'").fetchone()[0] == 1
+
+
+def test_reports_and_comments_are_rate_limited(world, database_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": secrets.token_hex(8),
+                      "RATE_LIMIT_REPORTS": "2 per hour", "RATE_LIMIT_COMMENTS": "1 per hour"})
+    try:
+        client = app.test_client()
+        statuses = [client.post("/api/issues", json=REPORT).status_code for _ in range(3)]
+        assert statuses == [201, 201, 429]
+        _error(client.post("/api/issues", json=REPORT), 429, "rate_limited")
+        url = f"/api/issues/{world.canonical}/comments"
+        assert [client.post(url, json={"body": "hi"}).status_code for _ in range(2)] == [201, 429]
+    finally:
+        webdb.close_pool(app)
 
 
 # ---------------------------------------------------------------- the OpenAPI description

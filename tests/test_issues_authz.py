@@ -14,7 +14,8 @@ REPORT = {"lat": IN_BIG[1], "lon": IN_BIG[0], "category": "litter", "description
 
 @pytest.fixture
 def client(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
+                      "RATELIMIT_ENABLED": False})
     yield app.test_client()
     webdb.close_pool(app)
 

@@ -16,7 +16,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 from geodata import idempotency, issues, validation
 from geodata.permissions import Actor
 from geodata.validation import ValidationError
-from webmap import db
+from webmap import auth, db
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +66,10 @@ def json_object(*, allowed: set[str], required: bool = True) -> dict:
     return body
 
 
-def current_actor(conn=None) -> Actor:
-    """The signed-in account or anonymous client, plus the issue a reporter's private token names."""
-    try:
-        from webmap.auth import current_actor as auth_actor
-    except ImportError:
-        # Accounts (issue 3) are being built in parallel; until they land every request is anonymous.
-        actor = Actor()
-    else:
-        actor = auth_actor()
+def with_reporter_token(conn, actor: Actor) -> Actor:
+    """The actor, plus the issue whose reporter's private token came with the request (header or ?token=)."""
     token = request.headers.get(TOKEN_HEADER) or request.args.get("token")
-    if token and conn is not None:
+    if token:
         own = issues.issues_for_token(conn, token)
         if own:
             actor = dataclasses.replace(actor, reporter_of=actor.reporter_of | own)
@@ -119,11 +112,14 @@ REPORT_FIELDS = {"lat", "lon", "category", "description", "title", "contact", "c
 
 
 @bp.post("/issues")
+@auth.limit_reports
 def create_issue():
     """Report an issue. An anonymous reporter gets `private_token` (top level of the Feature) once, here."""
     payload = json_object(allowed=REPORT_FIELDS)
+    # The account first: resolving a session may take a pooled connection of its own.
+    actor = auth.current_actor()
     with db.get_conn() as conn, conn.transaction():
-        actor = current_actor(conn)
+        actor = with_reporter_token(conn, actor)
 
         def work():
             source = "api" if actor.via_token else "web"
@@ -184,8 +180,9 @@ def nearby_issues():
 @bp.get("/issues/<int:issue_id>")
 def get_issue(issue_id: int):
     """One issue with its history and comments; the contact only for staff of its community."""
+    actor = auth.current_actor()
     with db.get_conn() as conn:
-        actor = current_actor(conn)
+        actor = with_reporter_token(conn, actor)
         feature = issues.get(conn, issue_id, actor)
     return _response(feature, 200, None, GEOJSON)
 
@@ -199,8 +196,9 @@ def transition_issue(issue_id: int):
     body = json_object(allowed=TRANSITION_FIELDS)
     if "to" not in body or "version" not in body:
         raise ValidationError({name: "is required" for name in ("to", "version") if name not in body})
+    actor = auth.current_actor()
     with db.get_conn() as conn, conn.transaction():
-        actor = current_actor(conn)
+        actor = with_reporter_token(conn, actor)
         issues.transition(conn, actor, issue_id, body["to"], body["version"], body.get("note"),
                           duplicate_of=body.get("duplicate_of"), satisfaction=body.get("satisfaction"),
                           party_id=body.get("party_id"))
@@ -211,18 +209,21 @@ def transition_issue(issue_id: int):
 @bp.post("/issues/<int:issue_id>/supports")
 def support_issue(issue_id: int):
     """"Me too". 201 the first time for this account or client, 200 (nothing changed) after that."""
+    actor = auth.current_actor()
     with db.get_conn() as conn, conn.transaction():
-        actor = current_actor(conn)
+        actor = with_reporter_token(conn, actor)
         result = issues.support(conn, actor, issue_id)
     return _response(dataclasses.asdict(result), 201 if result.created else 200)
 
 
 @bp.post("/issues/<int:issue_id>/comments")
+@auth.limit_comments
 def comment_issue(issue_id: int):
     """Add a comment {body}."""
     payload = json_object(allowed={"body"})
+    actor = auth.current_actor()
     with db.get_conn() as conn, conn.transaction():
-        actor = current_actor(conn)
+        actor = with_reporter_token(conn, actor)
 
         def work():
             return 201, issues.comment(conn, actor, issue_id, payload.get("body")), {}
@@ -235,7 +236,8 @@ def comment_issue(issue_id: int):
 def hide_comment(comment_id: int):
     """Hide a comment {reason?} (staff of the issue's community); it keeps its place in the history."""
     payload = json_object(allowed={"reason"}, required=False)
+    actor = auth.current_actor()
     with db.get_conn() as conn, conn.transaction():
-        actor = current_actor(conn)
+        actor = with_reporter_token(conn, actor)
         result = issues.hide_comment(conn, actor, comment_id, payload.get("reason"))
     return _response(result)
