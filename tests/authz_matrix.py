@@ -11,6 +11,7 @@ To register your endpoints, append Endpoint(...) entries to ENDPOINTS. Paths and
 placeholders, filled by the test's world:
   {area_in} {area_out}      a community in / outside every staff actor's areas (ids)
   {issue_in} {issue_out}    ids of issues in those communities (need the issues schema)
+  {comment_out}             a comment on {issue_out}
   {user_id}                 an account admins may edit; {token_id} one of its API tokens
   {n}                       a number unique to each request (for names that must not repeat)
 """
@@ -119,4 +120,24 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/admin/audit", "audit.read", page=True),
     Endpoint("GET", "/api/audit", "audit.read"),
     Endpoint("GET", "/api/audit?limit=5", "audit.read"),
+    # Issues (webmap/issues_api.py). {issue_in}/{issue_out} are confirmed at version 2. The changing requests
+    # are built to be refused after the permission check (an unknown party, an unknown original), so an
+    # allowed role gets 400 and nothing changes between roles.
+    Endpoint("GET", "/api/issues", "issue.view"),
+    Endpoint("GET", "/api/issues/{issue_in}", "issue.view", obj="in_area"),
+    Endpoint("GET", "/api/issues/{issue_out}", "issue.view", obj="out_of_area"),
+    Endpoint("POST", "/api/issues", "issue.report", ok=201,
+             json={"lat": 39.94, "lon": 116.31, "category": "litter", "description": "matrix"}),
+    Endpoint("POST", "/api/issues/{issue_in}/comments", "issue.comment", obj="in_area", ok=201,
+             json={"body": "matrix"}),
+    Endpoint("POST", "/api/issues/{issue_in}/transitions", "issue.transition", obj="in_area", ok=400,
+             json={"to": "duplicate", "version": 2, "duplicate_of": 2**62}),
+    Endpoint("POST", "/api/issues/{issue_out}/transitions", "issue.transition", obj="out_of_area", ok=400,
+             json={"to": "duplicate", "version": 2, "duplicate_of": 2**62}),
+    Endpoint("POST", "/api/issues/{issue_in}/transitions", "issue.assign", obj="in_area", ok=400,
+             json={"to": "assigned", "version": 2, "party_id": 2**62}),
+    Endpoint("POST", "/api/issues/{issue_out}/transitions", "issue.assign", obj="out_of_area", ok=400,
+             json={"to": "assigned", "version": 2, "party_id": 2**62}),
+    # Out of area only: the test below expects only the admin's requests to leave audit entries.
+    Endpoint("POST", "/api/comments/{comment_out}/hide", "comment.hide", obj="out_of_area", json={}),
 ]

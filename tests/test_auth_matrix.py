@@ -113,6 +113,16 @@ class MatrixWorld:
         token = helpers.make_token(conn, self.user_id)
         self.token_id = conn.execute("SELECT id FROM api_tokens WHERE token_hash = %s",
                                      (tokens.hash_token(token),)).fetchone()[0]
+        # A confirmed issue in each community, and a comment on the far one (written directly: the area is
+        # given, whatever other communities the session's database holds).
+        self.issue_in, self.issue_out = (conn.execute(
+            "INSERT INTO issues (category, title, description, geom, area_id, status, version, due_at)"
+            " VALUES ('litter', 't', 'd', ST_Centroid(ST_GeomFromText(%s, 4326)), %s, 'confirmed', 2, now())"
+            " RETURNING id", (wkt, area)).fetchone()[0]
+            for wkt, area in ((SQUARE, self.area_in), (FAR_SQUARE, self.area_out)))
+        self.comment_out = conn.execute(
+            "INSERT INTO comments (issue_id, author_label, body) VALUES (%s, 'anonymous', 'matrix') RETURNING id",
+            (self.issue_out,)).fetchone()[0]
         self.audit_start = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
         self.serial = itertools.count(1)
         self.sessions, self.csrf, self.tokens = {}, {}, {}
@@ -124,12 +134,14 @@ class MatrixWorld:
                 self.csrf[role] = helpers.login(client, f"mx-{role}-{tag}")
                 self.tokens[role] = helpers.token_headers(conn, self.users[role])
             self.sessions[role] = client
-        self.bare = app.test_client()
+        # No cookie jar: a page visited anonymously must not leave a session cookie that later requests carry.
+        self.bare = app.test_client(use_cookies=False)
 
     def fill(self, text: str, n: int) -> str:
         return text.format(area_in=self.area_in, area_out=self.area_out, user_id=self.user_id,
                            token_id=self.token_id, username=self.username, n=n,
-                           issue_in=getattr(self, "issue_in", ""), issue_out=getattr(self, "issue_out", ""))
+                           issue_in=getattr(self, "issue_in", ""), issue_out=getattr(self, "issue_out", ""),
+                           comment_out=getattr(self, "comment_out", ""))
 
     def request(self, endpoint: Endpoint, role: str, way: str):
         n = next(self.serial)
