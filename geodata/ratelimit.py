@@ -2,7 +2,8 @@
 
 Registered with `limits` under the URI scheme `webmap-pg`; Flask-Limiter finds it through its storage URI.
 `webmap-pg://` alone uses the connections given by the `connect` option (the app's pool); with a libpq URL
-after the scheme (`webmap-pg://user:pw@host:5432/db`) it opens its own connection per operation.
+after the scheme (`webmap-pg://user:pw@host:5432/db`), or any libpq string as the `dsn` option, it opens its
+own connection per operation.
 """
 from __future__ import annotations
 
@@ -45,12 +46,12 @@ class PostgresStorage(Storage):
     STORAGE_SCHEME = [SCHEME]
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False,
-                 connect: Callable[[], Any] | None = None, **options: Any) -> None:
+                 connect: Callable[[], Any] | None = None, dsn: str | None = None, **options: Any) -> None:
         url = (uri or "").split("://", 1)[1] if uri and "://" in uri else ""
-        if connect is None and not url:
-            raise ValueError(f"{SCHEME}:// needs a database URL after the scheme, or a connect= option")
+        if connect is None and not url and not dsn:
+            raise ValueError(f"{SCHEME}:// needs a database URL after the scheme, a dsn= or a connect= option")
         self._connect = connect
-        self._url = f"postgresql://{url}" if url else None
+        self._url = f"postgresql://{url}" if url else dsn
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
     @property

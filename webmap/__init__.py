@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import api, assets, db, errors, health, issues_api, openapi, pages
     from webmap import accounts_api, admin, auth, cli
     from webmap import tiles
+    from webmap import open311
 
     db.init_app(app)
     errors.init_app(app)
@@ -54,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(assets.bp)
     app.register_blueprint(tiles.bp)
+    app.register_blueprint(open311.bp)
     return app
 
 

@@ -241,8 +241,10 @@ class LoginThrottle:
         cfg = current_app.config
         minutes = int(cfg["LOGIN_LOCKOUT_MINUTES"])
         # The name as typed (lower-cased), whether or not such an account exists: the answer must not tell.
+        # Hashed, so that whatever was typed makes a short key.
+        name_key = hashlib.sha256(username.lower().encode("utf-8", "replace")).hexdigest()[:32]
         self.items = [
-            (RateLimitItemPerMinute(int(cfg["LOGIN_MAX_FAILURES"]), minutes), ("login-account", username.lower())),
+            (RateLimitItemPerMinute(int(cfg["LOGIN_MAX_FAILURES"]), minutes), ("login-account", name_key)),
             (RateLimitItemPerMinute(int(cfg["LOGIN_CLIENT_MAX_FAILURES"]), minutes), ("login-client", client)),
         ]
 

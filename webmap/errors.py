@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 
 from geodata import accounts, areas, idempotency, issues, permissions, tokens, validation
 from geodata import display, tiles
+from geodata import open311
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     issues.OutsideEveryArea: Mapping(422, "outside_every_area"),
     issues.IssueClosed: Mapping(422, "issue_closed"),
     idempotency.IdempotencyKeyReused: Mapping(422, "idempotency_key_reused"),
+    open311.InvalidApiKey: Mapping(403, "invalid_api_key"),
+    open311.UnknownService: Mapping(404, "unknown_service"),
     PoolTimeout: Mapping(503, "database_unavailable", message="The database is not reachable right now; try again shortly."),
     psycopg.OperationalError: Mapping(
         503, "database_unavailable", message="The database is not reachable right now; try again shortly."
