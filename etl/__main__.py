@@ -1,4 +1,4 @@
-"""Command line: python -m etl boundaries FILE [options] | python -m etl demo [--if-empty]."""
+"""Command line: python -m etl boundaries FILE [options] | reports FILE [options] | demo [--if-empty]."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from pathlib import Path
 from geodata import db
 from geodata.areas import LEVELS
 
-from etl import boundaries
+from etl import boundaries, reports
 
 log = logging.getLogger("etl")
 
@@ -31,6 +31,17 @@ def _boundaries(args: argparse.Namespace) -> int:
     with db.connect(autocommit=True) as conn:
         report = boundaries.load(conn, opts)
     print(boundaries.format_report(report, verbose=not args.quiet))
+    return 0
+
+
+def _reports(args: argparse.Namespace) -> int:
+    opts = reports.Options(path=Path(args.file), format=args.format, timezone=args.timezone, crs=args.crs,
+                           dry_run=args.dry_run)
+    with db.connect(autocommit=True) as conn:
+        report = reports.load(conn, opts)
+    if args.rejects:
+        reports.write_rejections(report, Path(args.rejects))
+    print(reports.format_report(report))
     return 0
 
 
@@ -67,6 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--quiet", action="store_true", help="do not list every inserted or updated area")
     b.set_defaults(run=_boundaries)
 
+    r = sub.add_parser("reports", help="bulk-import historical reports (CSV or an Open311 requests.json)")
+    r.add_argument("file", help="CSV with external_id, category, description, lat, lon, created_at and optional "
+                                "title, status, resolved_at, closed_at, contact; or a GeoReport v2 requests.json")
+    r.add_argument("--format", choices=reports.FORMATS, help="default: open311 for .json files, csv otherwise")
+    r.add_argument("--timezone", help="zone of date-times without an offset (default: $TIMEZONE, else Asia/Shanghai)")
+    r.add_argument("--crs", default="wgs84", help="coordinate system of lat/lon: wgs84 (default), gcj02 or bd09")
+    r.add_argument("--rejects", metavar="FILE", help="also write every rejected row with its reasons to this CSV")
+    r.add_argument("--dry-run", action="store_true", help="check everything and report, write nothing")
+    r.set_defaults(run=_reports)
+
     d = sub.add_parser("demo", help="load the demo street and its three pilot communities")
     d.add_argument("--if-empty", action="store_true", help="only when no areas are loaded yet")
     d.set_defaults(run=_demo)
@@ -75,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)
-    except boundaries.BoundaryLoadError as exc:
+    except (boundaries.BoundaryLoadError, reports.ReportImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         print("nothing was written", file=sys.stderr)
         return 1

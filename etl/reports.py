@@ -1,0 +1,335 @@
+"""Bulk import of historical reports (CSV, or an Open311 GeoReport v2 requests.json) as issues, in one transaction.
+
+The file goes into a staging table as text by COPY; parsing, checks, the community lookup and the insert
+are set-based SQL (etl/sql/reports_*.sql). A report is keyed by (source 'import', external_id): a re-run
+adds nothing. Every row that cannot be imported is reported with its row number and the reasons; the
+rest is imported. Only a file that cannot be read at all, or that lacks a required column, stops the
+whole import (and then nothing is written).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from geodata import chinacrs, open311
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "open311")
+COLUMNS = ("external_id", "category", "description", "title", "lat", "lon", "created_at", "status",
+           "resolved_at", "closed_at", "contact")
+REQUIRED = ("external_id", "category", "description", "lat", "lon", "created_at")
+# Open311 GeoReport v2 request fields -> staging columns (updated_datetime is the closing time only for
+# closed requests; see _open311_rows).
+OPEN311_FIELDS = {"service_request_id": "external_id", "service_code": "category", "description": "description",
+                  "lat": "lat", "long": "lon", "requested_datetime": "created_at", "status": "status",
+                  "status_notes": "note"}
+COPY_CHUNK = 1 << 20
+SHOW_REJECTED = 200
+
+
+class ReportImportError(RuntimeError):
+    """The whole import is refused; nothing was written."""
+
+
+@dataclass
+class Options:
+    """What to import and how to read it."""
+
+    path: Path
+    format: str | None = None  # csv or open311; None: from the file name (.json -> open311)
+    # Zone of date-times written without an offset (default: TIMEZONE, else Asia/Shanghai).
+    timezone: str | None = None
+    crs: str = "wgs84"  # coordinate system of lat/lon: wgs84, gcj02 or bd09
+    dry_run: bool = False
+
+
+@dataclass
+class Rejected:
+    row: int
+    external_id: str | None
+    reasons: list[str]
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do)."""
+
+    source: str
+    format: str
+    read: int = 0
+    imported: int = 0
+    already: int = 0
+    rejected: int = 0
+    events: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    rejections: list[Rejected] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    # Seconds per step (stage, check, insert), for whoever tunes the import.
+    steps: dict[str, float] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def _sql(name: str) -> str:
+    return resources.files("etl").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def _statements(name: str) -> list[str]:
+    # The extended query protocol takes one statement at a time.
+    return [part for part in (chunk.strip() for chunk in _sql(name).split(";\n\n")) if part]
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _format(opts: Options) -> str:
+    if opts.format:
+        if opts.format not in FORMATS:
+            raise ReportImportError(f"unknown format {opts.format!r}; use csv or open311")
+        return opts.format
+    return "open311" if opts.path.suffix.lower() == ".json" else "csv"
+
+
+def _csv_header(raw: bytes, report: ImportReport) -> list[str]:
+    """The staging column of each field of the header line (None for columns that are not ours)."""
+    try:
+        line = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReportImportError("the header line is not UTF-8; save the file as UTF-8 (CSV UTF-8 in Excel)") from None
+    names = [n.strip().lower() for n in next(csv.reader([line]), [])]
+    if not any(names):
+        raise ReportImportError("the file is empty or has no header line")
+    seen = Counter(n for n in names if n)
+    twice = sorted(n for n, k in seen.items() if k > 1)
+    if twice:
+        raise ReportImportError(f"the header names {', '.join(twice)} more than once")
+    missing = [c for c in REQUIRED if c not in seen]
+    if missing:
+        raise ReportImportError(
+            f"the header lacks the required column(s) {', '.join(missing)}; it has: {', '.join(names)}. "
+            f"Columns: {', '.join(COLUMNS)} (title, status, resolved_at, closed_at and contact are optional)")
+    ignored = [n or "(unnamed)" for n in names if n not in COLUMNS]
+    if ignored:
+        report.warnings.append(f"columns not imported: {', '.join(ignored)}")
+    return names
+
+
+def _copy_csv(conn: psycopg.Connection, path: Path, report: ImportReport) -> None:
+    """Stream the file after its header line into stage_reports; COPY parses the CSV itself."""
+    with path.open("rb") as fh:
+        header = fh.readline()
+        names = _csv_header(header, report)
+        columns = []
+        for k, name in enumerate(names):
+            if name in COLUMNS:
+                columns.append(name)
+            else:
+                # A column we do not read still needs somewhere to go.
+                extra = f"extra_{k}"
+                conn.execute(sql.SQL("ALTER TABLE stage_reports ADD COLUMN {} text").format(sql.Identifier(extra)))
+                columns.append(extra)
+        statement = sql.SQL("COPY stage_reports ({}) FROM STDIN (FORMAT csv)").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        try:
+            with conn.cursor().copy(statement) as copy:
+                while chunk := fh.read(COPY_CHUNK):
+                    copy.write(chunk)
+        except psycopg.errors.DataError as exc:
+            raise ReportImportError(f"the file cannot be read as CSV: {_copy_error(exc)}") from exc
+
+
+def _copy_error(exc: psycopg.Error) -> str:
+    """COPY's own message with its line number, counted as in the file (COPY saw it without the header)."""
+    message = exc.diag.message_primary or str(exc)
+    context = exc.diag.context or ""
+    for part in context.split(","):
+        part = part.strip()
+        if part.startswith("line "):
+            try:
+                line = int(part.split()[1].rstrip(":")) + 1
+            except (IndexError, ValueError):
+                break
+            return f"{message} (line {line} of the file)"
+    return message
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _open311_rows(path: Path, report: ImportReport):
+    """Rows for stage_reports from a GeoReport v2 requests.json (a list of requests)."""
+    try:
+        with path.open("rb") as fh:
+            doc = json.load(fh)
+    except UnicodeDecodeError:
+        raise ReportImportError("the file is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ReportImportError(f"the file is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("service_requests"), list):
+        doc = doc["service_requests"]
+    if not isinstance(doc, list):
+        raise ReportImportError("an Open311 requests.json is a JSON array of service requests")
+    for item in doc:
+        if not isinstance(item, dict):
+            # Kept as an all-empty row, so that it is reported under its own row number.
+            yield (None,) * 9
+            continue
+        values = {col: _text(item.get(name)) for name, col in OPEN311_FIELDS.items()}
+        status = (values["status"] or "").strip().lower()
+        # "For requests with status=closed, [updated_datetime] will be the date the request was closed."
+        values["closed_at"] = _text(item.get("updated_datetime")) if status == "closed" else None
+        if not (values["description"] or "").strip():
+            # The spec's own examples have requests without a description; the service name is true.
+            values["description"] = _text(item.get("service_name"))
+        if not (values["category"] or "").strip():
+            values["category"] = _text(item.get("service_name"))
+        yield (values["external_id"], values["category"], values["description"], values["lat"], values["lon"],
+               values["created_at"], values["status"], values["closed_at"], values["note"])
+
+
+def _copy_open311(conn: psycopg.Connection, path: Path, report: ImportReport) -> None:
+    with conn.cursor().copy(
+        "COPY stage_reports (external_id, category, description, lat, lon, created_at, status, closed_at, note)"
+        " FROM STDIN"
+    ) as copy:
+        for row in _open311_rows(path, report):
+            copy.write_row(row)
+
+
+def _convert_crs(conn: psycopg.Connection, system: str) -> None:
+    """Rewrite the staged coordinates from GCJ-02 or BD-09 to WGS84 (numbers only; the rest is checked later)."""
+    rows = conn.execute(
+        "SELECT row_no, pg_temp.import_number(lon), pg_temp.import_number(lat) FROM stage_reports"
+        " WHERE pg_temp.import_number(lon) BETWEEN -180 AND 180 AND pg_temp.import_number(lat) BETWEEN -90 AND 90"
+    ).fetchall()
+    if not rows:
+        return
+    ids = np.array([r[0] for r in rows])
+    lon, lat = chinacrs.to_wgs84(system, np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
+    conn.execute("CREATE TEMP TABLE stage_wgs84 (row_no bigint PRIMARY KEY, lon float8, lat float8) ON COMMIT DROP")
+    with conn.cursor().copy("COPY stage_wgs84 (row_no, lon, lat) FROM STDIN") as copy:
+        for row in zip(ids.tolist(), lon.tolist(), lat.tolist()):
+            copy.write_row(row)
+    conn.execute("UPDATE stage_reports s SET lon = w.lon::text, lat = w.lat::text FROM stage_wgs84 w"
+                 " WHERE w.row_no = s.row_no")
+
+
+# ---------------------------------------------------------------- the import
+
+
+def load(conn: psycopg.Connection, opts: Options) -> ImportReport:
+    """Import the file's reports; returns what was done. Raises ReportImportError when nothing can be."""
+    started = time.perf_counter()
+    fmt = _format(opts)
+    report = ImportReport(source=opts.path.name, format=fmt, dry_run=opts.dry_run)
+    if not opts.path.is_file():
+        raise ReportImportError(f"{opts.path}: no such file")
+    zone = opts.timezone or open311.timezone_name()
+    crs = (opts.crs or "wgs84").strip().lower()
+    if crs not in chinacrs.SYSTEMS:
+        raise ReportImportError(f"unknown coordinate system {opts.crs!r}; use {', '.join(chinacrs.SYSTEMS)}")
+    with conn.transaction() as tx:
+        try:
+            conn.execute(sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(zone)))
+        except psycopg.errors.InvalidParameterValue:
+            raise ReportImportError(f"unknown time zone {zone!r}; use a name such as Asia/Shanghai or UTC") from None
+        # JIT compiles these one-off statements for longer than they run (docs/decisions.md); the sort that
+        # finds repeated external_ids and the hash joins get memory instead of temporary files.
+        conn.execute("SET LOCAL jit = off")
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        for statement in _statements("reports_stage.sql"):
+            conn.execute(statement)
+        if fmt == "csv":
+            _copy_csv(conn, opts.path, report)
+        else:
+            _copy_open311(conn, opts.path, report)
+        if crs != "wgs84":
+            _convert_crs(conn, crs)
+        report.steps["stage"] = time.perf_counter() - started
+        for statement in _statements("reports_check.sql"):
+            conn.execute(statement)
+        report.steps["check"] = time.perf_counter() - started - report.steps["stage"]
+        report.read = conn.execute("SELECT count(*) FROM stage_checked").fetchone()[0]
+        if report.read == 0:
+            raise ReportImportError("the file holds no reports")
+        imported, events, by_status = conn.execute(_sql("reports_insert.sql"), {"file": opts.path.name}).fetchone()
+        report.imported, report.events, report.by_status = imported, events, dict(by_status)
+        report.steps["insert"] = time.perf_counter() - started - report.steps["stage"] - report.steps["check"]
+        counts = conn.execute(
+            "SELECT count(*) FILTER (WHERE reasons <> '{}'), count(*) FILTER (WHERE reasons = '{}') FROM stage_checked"
+        ).fetchone()
+        report.rejected = counts[0]
+        report.already = counts[1] - report.imported
+        for row_no, external_id, reasons in conn.execute(
+                "SELECT row_no, external_id, reasons FROM stage_checked WHERE reasons <> '{}' ORDER BY row_no"):
+            report.rejections.append(Rejected(row_no, external_id, list(reasons)))
+        report.reasons = dict(Counter(_reason_kind(r) for rej in report.rejections for r in rej.reasons).most_common())
+        if opts.dry_run:
+            # Everything above ran for real, so the report is exact; rolling back keeps nothing of it.
+            raise psycopg.Rollback(tx)
+    report.seconds = time.perf_counter() - started
+    log.info("imported %s of %s report(s) from %s (%s already, %s rejected)%s", report.imported, report.read,
+             report.source, report.already, report.rejected, " [dry run]" if opts.dry_run else "")
+    return report
+
+
+def _reason_kind(reason: str) -> str:
+    """The kind of a reason ("bad date", "unknown category", ...): its text up to the first colon."""
+    return reason.split(":", 1)[0]
+
+
+def write_rejections(report: ImportReport, path: Path) -> None:
+    """All rejected rows as CSV (row, external_id, reasons), for fixing the file."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["row", "external_id", "reasons"])
+        for rej in report.rejections:
+            writer.writerow([rej.row, rej.external_id or "", "; ".join(rej.reasons)])
+
+
+def format_report(report: ImportReport, show: int = SHOW_REJECTED) -> str:
+    """The summary printed at the end of an import: rejected rows, then one table."""
+    lines = [f"note: {w}" for w in report.warnings]
+    for rej in report.rejections[:show]:
+        ext = f" [{rej.external_id}]" if rej.external_id else ""
+        lines.append(f"row {rej.row}{ext}: rejected: {'; '.join(rej.reasons)}")
+    if len(report.rejections) > show:
+        lines.append(f"... and {len(report.rejections) - show} more rejected row(s); --rejects FILE lists them all")
+    lines.append("")
+    title = f"{report.source} ({report.format}) -> issues"
+    if report.dry_run:
+        title += "  DRY RUN: nothing written"
+    lines.append(title)
+    rows = [("read", report.read), ("imported", report.imported), ("already imported", report.already),
+            ("rejected", report.rejected)]
+    rows += [(f"  imported {status}", n) for status, n in sorted(report.by_status.items())]
+    rows += [(f"  rejected: {reason}", n) for reason, n in report.reasons.items()]
+    width = max(len(label) for label, _ in rows)
+    digits = max(len(f"{n:,}") for _, n in rows)
+    for label, n in rows:
+        lines.append(f"  {label.ljust(width)}  {n:>{digits},}")
+    lines.append(f"  {'seconds'.ljust(width)}  {report.seconds:>{digits}.1f}")
+    if report.imported == 0 and report.already and not report.dry_run:
+        lines.append(f"nothing new: {report.already:,} report(s) of this file were imported before")
+    return "\n".join(lines)

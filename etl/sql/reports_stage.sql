@@ -1,0 +1,56 @@
+-- Reports arrive as text, exactly as the file has them (COPY does no conversion), so that every bad
+-- value becomes a reported row instead of an error that aborts the load. row_no follows the file's order
+-- (1 = the first data row): COPY draws the identity once per row, in order.
+CREATE TEMP TABLE stage_reports (
+    row_no      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    external_id text,
+    category    text,
+    description text,
+    title       text,
+    lat         text,
+    lon         text,
+    created_at  text,
+    status      text,
+    resolved_at text,
+    closed_at   text,
+    contact     text,
+    -- Open311 status_notes: the note of the imported state's transition.
+    note        text
+) ON COMMIT DROP;
+
+-- The import's readers (session functions: OR REPLACE on the next import). A value either has the shape
+-- the pattern allows, with every field in range, or it is NULL: the cast after the test cannot fail, so no
+-- per-row exception handler (a subtransaction each) is needed. Boolean matches without capture groups
+-- run on the regex engine's fast path. Both are plain SQL over their argument and are inlined.
+--
+-- Date-times: ISO 8601 date, or date and time (T or space) with optional seconds, fraction and offset
+-- (Z, +08, +0800, +08:00). Without an offset the session's TimeZone applies. The one thing a pattern
+-- cannot see is a day past the end of its month (2024-02-30); that is checked from the fixed positions.
+CREATE OR REPLACE FUNCTION pg_temp.import_timestamp(t text) RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+SELECT CASE
+    WHEN btrim(t) !~ '^(?:19|2\d)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?\s*(?:[Zz]|[+-](?:0\d|1[0-4])(?::?[0-5]\d)?)?)?$'
+        THEN NULL
+    WHEN substr(btrim(t), 9, 2)::int > 28
+         AND substr(btrim(t), 9, 2)::int > extract(day FROM make_date(substr(btrim(t), 1, 4)::int,
+                                                                     substr(btrim(t), 6, 2)::int, 1)
+                                                          + interval '1 month - 1 day')
+        THEN NULL
+    ELSE btrim(t)::timestamptz
+END
+$$;
+
+-- Plain decimals only (no NaN, Infinity, hex), and exponents too small to overflow float8.
+CREATE OR REPLACE FUNCTION pg_temp.import_number(t text) RETURNS float8
+LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE WHEN btrim(t) ~ '^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,2})?$' THEN btrim(t)::float8 END
+$$;
+
+-- The communities with their areas on the spheroid measured once, for "the smallest community holding
+-- the point" of every row (a few hundred to a few thousand rows, whatever the size of the file).
+CREATE TEMP TABLE import_communities ON COMMIT DROP AS
+SELECT id, geom, ST_Area(geom::geography) AS m2 FROM areas WHERE level = 'community';
+
+CREATE INDEX ON import_communities USING gist (geom);
+
+ANALYZE import_communities
