@@ -172,6 +172,18 @@ def test_permissions_follow_the_table(world):
         issues.transition(conn, a["volunteer"], issue_id, "confirmed", issue.version)
 
 
+def test_staff_changes_are_audited_with_the_change(world):
+    conn, a = world.conn, world.actors
+    start = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
+    issue_id = world.report().issue.id
+    issues.transition(conn, a["social_worker"], issue_id, "confirmed", 1, "ok")
+    with pytest.raises(issues.VersionConflict):
+        issues.transition(conn, a["social_worker"], issue_id, "rejected", 1)
+    rows = conn.execute("SELECT actor_label, action, object_type, object_id, details FROM audit_log WHERE id > %s",
+                        (start,)).fetchall()
+    assert rows == [("sw1", "issue.confirmed", "issue", str(issue_id), {"from": "reported", "to": "confirmed"})]
+
+
 def test_assign_again_changes_hands_with_one_event(world):
     issue_id = world.report().issue.id
     issue = world.walk(issue_id, "confirmed", "assigned")
