@@ -1,13 +1,12 @@
 """The issue API with real accounts (webmap.auth, tests/helpers.py): who may do what, over HTTP."""
 from __future__ import annotations
 
+import helpers
 import pytest
 
 from issues_world import IN_BIG, PLANTED_CONTACT, world  # noqa: F401
 from webmap import create_app
 from webmap import db as webdb
-
-helpers = pytest.importorskip("helpers", reason="accounts (issue 3) have not landed yet")
 
 REPORT = {"lat": IN_BIG[1], "lon": IN_BIG[0], "category": "litter", "description": "Rubbish by gate 3"}
 
