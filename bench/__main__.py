@@ -12,6 +12,7 @@ from psycopg import sql
 
 from geodata import config, db, localdb, migrate
 
+from bench import issues as issue_bench
 from bench import maps, synthetic
 
 REPEATS = 3
@@ -109,6 +110,9 @@ def main() -> int:
         )
     # The live map (bench/maps.py): page bytes and first draw, tile latency and sizes, cached tile throughput.
     for title, header, rows in maps.run():
+        _print_table(title, header, rows)
+    # Issues (bench/issues.py): bbox list vs its SQL, concurrent POSTs, the report import vs COPY.
+    for title, header, rows in issue_bench.run(url):
         _print_table(title, header, rows)
     return 0
 

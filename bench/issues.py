@@ -1,0 +1,428 @@
+"""Benchmarks of issues: the bbox list through gunicorn against its bare SQL, reports POSTed by 16 concurrent
+clients, and `etl reports` against a bare COPY of the same file.
+
+    python -m bench.issues [--quick]
+
+run(url) returns (title, header, rows) tables; bench/__main__.py prints them with the other benchmarks.
+The list and POST benchmarks run on the synthetic city of bench/synthetic.py (500 communities, 1,000,000
+issues, database webmap_bench_city, built once and reused); the import runs in the fresh benchmark
+database it is given, whose issues it empties.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import shapely
+from psycopg.types.string import TextLoader
+
+from geodata import config, issues, localdb
+from geodata.config import PROJECT_ROOT
+
+from bench import synthetic
+
+SEED = 20261201
+REQUESTS = 200
+WARMUP = 20
+POST_SECONDS = 15
+CLIENTS = 16
+IMPORT_ROWS = 100_000
+REPEATS = 3
+# Residents' limit is 10 reports an hour; a benchmark client is one "resident" sending thousands.
+SERVER_ENV = {"RATE_LIMIT_REPORTS": "100000000 per hour", "RATE_LIMIT_COMMENTS": "100000000 per hour",
+              "SECRET_KEY": "bench", "BASEMAP_URL": "http://basemap.invalid/{z}/{x}/{y}.png"}
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def _load() -> str:
+    """The machine's 1-minute load average: other work on the same cores shows in every figure here."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+# ---------------------------------------------------------------- the server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """The app under gunicorn (2 sync workers, as `make run`) on a free port, against the given database."""
+
+    def __init__(self, url: str, log: Path):
+        self.port = _free_port()
+        self.host = "127.0.0.1"
+        self.base = f"http://{self.host}:{self.port}"
+        cmd = [str(Path(sys.executable).with_name("gunicorn")), "--workers", "2", "--bind",
+               f"{self.host}:{self.port}", "--no-control-socket", "--log-level", "warning", "webmap:create_app()"]
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env={**os.environ, **SERVER_ENV, "DATABASE_URL": url},
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(self.base + "/readyz", timeout=5):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise SystemExit(f"gunicorn did not start for the issue benchmark; see {log}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ---------------------------------------------------------------- (1) GET /api/issues?bbox=
+
+
+class _Recorder:
+    """A connection that remembers the statements run through it, to replay list_features' own SQL."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn, self.calls = conn, []
+
+    def execute(self, query, params=None, **kwargs):
+        self.calls.append((query, params))
+        return self.conn.execute(query, params, **kwargs)
+
+
+def _community_boxes(count: int) -> list[tuple[float, float, float, float]]:
+    """Bounding boxes of `count` communities of the city, chosen at random (fixed seed)."""
+    _, _, polygons, _ = synthetic.city_communities()
+    pick = np.random.default_rng(SEED).choice(len(polygons), count, replace=True)
+    return [tuple(round(float(v), 6) for v in shapely.bounds(polygons[k])) for k in pick]
+
+
+def bbox_table(city_url: str, server: Gunicorn, count: int = REQUESTS) -> tuple[str, tuple, list[tuple]]:
+    boxes = _community_boxes(count + WARMUP)
+    http_ms, sql_ms, features = [], [], []
+    with psycopg.connect(city_url, autocommit=True) as conn:
+        # The bare query hands the rows over as text: no JSON parsing on the client side.
+        conn.adapters.register_loader("json", TextLoader)
+        conn.adapters.register_loader("jsonb", TextLoader)
+        client = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        for k, box in enumerate(boxes):
+            bbox = ",".join(f"{v:.6f}" for v in box)
+            recorder = _Recorder(conn)
+            issues.list_features(recorder, issues.IssueFilter.from_query({"bbox": bbox}))
+            [(query, params)] = recorder.calls
+            t0 = time.perf_counter()
+            rows = conn.execute(query, params).fetchall()
+            t1 = time.perf_counter()
+            client.request("GET", f"/api/issues?bbox={bbox}")
+            resp = client.getresponse()
+            body = resp.read()
+            t2 = time.perf_counter()
+            if resp.status != 200:
+                raise SystemExit(f"GET /api/issues?bbox={bbox} answered {resp.status}: {body[:300]!r}")
+            if k >= WARMUP:
+                sql_ms.append((t1 - t0) * 1000)
+                http_ms.append((t2 - t1) * 1000)
+                features.append(min(len(rows), issues.LIST_LIMIT_DEFAULT))
+        client.close()
+    target50 = 1.3 * _pct(sql_ms, 50) + 2
+    target95 = 1.3 * _pct(sql_ms, 95) + 2
+    rows = [
+        ("GET /api/issues?bbox= through gunicorn", count, _pct(http_ms, 50), _pct(http_ms, 95), "-"),
+        ("the same SQL with psycopg", count, _pct(sql_ms, 50), _pct(sql_ms, 95), "-"),
+        ("target: 1.3 x SQL + 2 ms", "-", target50, target95, "-"),
+        ("HTTP / target (<= 1 meets it)", "-", _pct(http_ms, 50) / target50, _pct(http_ms, 95) / target95,
+         "met" if _pct(http_ms, 50) <= target50 and _pct(http_ms, 95) <= target95 else "MISSED"),
+    ]
+    title = (f"GET /api/issues?bbox=<one community> over the {_issue_count(city_url):,}-issue city: {count} "
+             f"sequential requests (keep-alive client, {statistics.mean(features):.0f} features a page), "
+             f"HTTP vs the bare SQL of the same query; {_load()} at the end")
+    return title, ("what", "requests", "p50 ms", "p95 ms", "target"), rows
+
+
+# ---------------------------------------------------------------- (2) POST /api/issues
+
+
+def _report_bodies(count: int) -> list[str]:
+    """JSON bodies of reports at random places of the city, weighted like its issues."""
+    rng = np.random.default_rng(SEED + 2)
+    _, _, _, quads = synthetic.city_communities()
+    cell = rng.integers(0, len(quads), count)
+    pts = synthetic.city_points(quads, cell, rng)
+    cats = list(synthetic.CITY_CATEGORIES)
+    bodies = []
+    for k in range(count):
+        bodies.append(json.dumps({
+            "lat": round(float(pts[k, 1]), 7), "lon": round(float(pts[k, 0]), 7),
+            "category": cats[int(rng.integers(0, len(cats)))],
+            "description": f"楼下垃圾堆了三天 benchmark report {k}",
+        }, ensure_ascii=False))
+    return bodies
+
+
+_LUA = """
+local bodies = {
+%(bodies)s
+}
+local n = #bodies
+local i = 0
+local headers = {["Content-Type"] = "application/json"}
+
+request = function()
+    i = i + 1
+    return wrk.format("POST", "/api/issues", headers, bodies[(i %% n) + 1])
+end
+
+done = function(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format("RESULT requests=%%d duration_us=%%d non2xx=%%d socket_errors=%%d p50_us=%%d p95_us=%%d p99_us=%%d\\n",
+        summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+        latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def _wrk_post(server: Gunicorn, script: Path, seconds: int) -> dict:
+    cmd = ["wrk", "-t", "2", "-c", str(CLIENTS), "-d", f"{seconds}s", "--timeout", "10s", "-s", str(script),
+           server.base + "/api/issues"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    found = re.search(r"RESULT (.*)", out)
+    if not found:
+        raise SystemExit(f"wrk failed:\n{out}")
+    return {k: int(v) for k, v in (part.split("=") for part in found.group(1).split())}
+
+
+def _python_post(server: Gunicorn, bodies: list[str], seconds: int) -> dict:
+    """The same load from 16 Python threads (when wrk is not installed): fewer requests than wrk can send."""
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(offset: int) -> None:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        k, mine, bad = offset, [], 0
+        while time.monotonic() < stop:
+            body = bodies[k % len(bodies)].encode()
+            k += CLIENTS
+            t0 = time.perf_counter()
+            conn.request("POST", "/api/issues", body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            mine.append(time.perf_counter() - t0)
+            bad += resp.status != 201
+        with lock:
+            latencies.extend(mine)
+            failures[0] += bad
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    duration = time.perf_counter() - started
+    us = [v * 1e6 for v in latencies]
+    return {"requests": len(us), "duration_us": int(duration * 1e6), "non2xx": failures[0], "socket_errors": 0,
+            "p50_us": int(_pct(us, 50)), "p95_us": int(_pct(us, 95)), "p99_us": int(_pct(us, 99))}
+
+
+def post_table(city_url: str, server: Gunicorn, seconds: int = POST_SECONDS) -> tuple[str, tuple, list[tuple]]:
+    bodies = _report_bodies(2000)
+    use_wrk = shutil.which("wrk") is not None
+    before = _issue_count(city_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        lua_bodies = ",\n".join(f"    [==[{b}]==]" for b in bodies)
+        script.write_text(_LUA % {"bodies": lua_bodies}, encoding="utf-8")
+        run = (lambda s: _wrk_post(server, script, s)) if use_wrk else (lambda s: _python_post(server, bodies, s))
+        run(3)  # warm-up: pools open, plans cached
+        result = run(seconds)
+    created = _issue_count(city_url) - before
+    rps = result["requests"] / (result["duration_us"] / 1e6)
+    p95 = result["p95_us"] / 1000
+    client = f"wrk -t2 -c{CLIENTS}" if use_wrk else f"{CLIENTS} Python threads (wrk not installed)"
+    rows = [(f"POST /api/issues ({client}, {seconds} s)", result["requests"], rps, result["p50_us"] / 1000, p95,
+             result["p99_us"] / 1000, result["non2xx"] + result["socket_errors"],
+             "met" if rps >= 300 and p95 <= 50 else "MISSED")]
+    title = (f"POST /api/issues from {CLIENTS} concurrent clients into the city (gunicorn 2 sync workers, rate "
+             f"limits raised; {created:,} issues created in all, warm-up included); target >= 300 req/s and "
+             f"p95 <= 50 ms, clients, server and database on this machine; {_load()} at the end")
+    return title, ("load", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "failed", "target"), rows
+
+
+# ---------------------------------------------------------------- (3) etl reports
+
+
+def reports_csv(n: int = IMPORT_ROWS) -> Path:
+    """A CSV of n historical reports over the city (1 % bad rows of the kinds a real file has); built once."""
+    path = synthetic.DATA_DIR / f"reports_{n}.csv"
+    if path.exists():
+        return path
+    synthetic.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED + 3)
+    _, _, _, quads = synthetic.city_communities()
+    cell = rng.integers(0, len(quads), n)
+    pts = synthetic.city_points(quads, cell, rng)
+    cats = np.array(list(synthetic.CITY_CATEGORIES))[rng.integers(0, len(synthetic.CITY_CATEGORIES), n)]
+    age = rng.uniform(1, 700, n)
+    status = rng.choice(["", "closed", "resolved", "rejected", "reported"], n, p=[0.3, 0.5, 0.1, 0.05, 0.05])
+    bad = rng.random(n) < 0.01
+    base = np.datetime64("2026-01-01T00:00:00")
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write("external_id,category,description,title,lat,lon,created_at,status,resolved_at,closed_at,contact\n")
+        for k in range(n):
+            created = base - np.timedelta64(int(age[k] * 86400), "s")
+            resolved = closed = ""
+            if status[k] in ("closed", "resolved", ""):
+                resolved = str(created + np.timedelta64(int(rng.uniform(0.1, 5) * 86400), "s"))
+            if status[k] in ("closed", "rejected", ""):
+                closed = str(created + np.timedelta64(int(rng.uniform(5.1, 9) * 86400), "s"))
+            if status[k] == "rejected":
+                resolved = ""
+            if status[k] == "" and k % 2:
+                closed = ""  # no status and no closed_at: it was resolved
+            lon, lat, cat = f"{pts[k, 0]:.7f}", f"{pts[k, 1]:.7f}", cats[k]
+            if bad[k]:
+                kind = k % 3
+                if kind == 0:
+                    cat = "pothole"
+                elif kind == 1:
+                    lon, lat = "117.5000000", "40.5000000"  # outside every community
+                else:
+                    closed, status[k] = str(created - np.timedelta64(3600, "s")), "closed"
+            contact = f"1380000{k % 10000:04d}" if k % 4 == 0 else ""
+            fh.write(f"H-{k},{cat},\"历史诉求 {k}: 楼道堆物, \"\"old\"\" report\",,{lat},{lon},{created}+08:00,"
+                     f"{status[k]},{resolved + '+08:00' if resolved else ''},{closed + '+08:00' if closed else ''},"
+                     f"{contact}\n")
+    tmp.rename(path)
+    return path
+
+
+_PLAIN = """
+CREATE TABLE plain_reports (
+    external_id text, category text, description text, title text, lat float8, lon float8,
+    created_at timestamptz, status text, resolved_at timestamptz, closed_at timestamptz, contact text
+)
+"""
+
+
+def import_table(url: str, n: int = IMPORT_ROWS, repeats: int = REPEATS) -> tuple[str, tuple, list[tuple]]:
+    from etl import reports
+
+    path = reports_csv(n)
+    env = {**os.environ, "DATABASE_URL": url}
+    cli = [sys.executable, "-m", "etl", "reports", str(path)]
+    times: dict[str, list[float]] = {"copy": [], "cli": [], "rerun": []}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE areas, area_loads RESTART IDENTITY CASCADE")
+        synthetic.load_city_communities(conn)
+        conn.execute("ANALYZE areas")
+        for _ in range(repeats):
+            conn.execute("TRUNCATE issues, issue_events RESTART IDENTITY CASCADE")
+            conn.execute("DROP TABLE IF EXISTS plain_reports")
+            conn.execute(_PLAIN)
+            t0 = time.perf_counter()
+            with path.open("rb") as fh, conn.cursor().copy("COPY plain_reports FROM STDIN (FORMAT csv, HEADER)") as copy:
+                while chunk := fh.read(1 << 20):
+                    copy.write(chunk)
+            times["copy"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            res = subprocess.run(cli, env=env, capture_output=True, text=True)
+            times["cli"].append(time.perf_counter() - t0)
+            if res.returncode != 0:
+                raise SystemExit(f"etl reports failed:\n{res.stderr[-2000:]}")
+            t0 = time.perf_counter()
+            again = reports.load(conn, reports.Options(path=path))
+            times["rerun"].append(time.perf_counter() - t0)
+        done = conn.execute("SELECT count(*) FROM issues").fetchone()[0]
+        # Once more in this process, for where the time goes.
+        conn.execute("TRUNCATE issues, issue_events RESTART IDENTITY CASCADE")
+        steps = reports.load(conn, reports.Options(path=path)).steps
+        copied = conn.execute("SELECT count(*) FROM plain_reports").fetchone()[0]
+        conn.execute("DROP TABLE plain_reports")
+    assert again.imported == 0 and again.already == done
+    copy_rate = copied / statistics.median(times["copy"])
+
+    def row(label: str, key: str, rows: int) -> tuple:
+        median = statistics.median(times[key])
+        return (label, rows, median, n / median, (n / median) / copy_rate)
+
+    rows = [
+        row("COPY into a plain table (typed columns, no checks)", "copy", copied),
+        row("python -m etl reports (checks, communities, issues + history)", "cli", done),
+        row("  the same file again (all already imported)", "rerun", 0),
+    ]
+    for step, label in (("stage", "COPY into the text stage"), ("check", "parse, communities, checks"),
+                        ("insert", "INSERT issues + history (8 indexes, FKs)")):
+        rows.append((f"  of which {label}", "-", steps[step], n / steps[step], (n / steps[step]) / copy_rate))
+    title = (f"Report import: {n:,} CSV rows ({again.rejected:,} rejected) into 500 communities, median of "
+             f"{repeats}; rows/s counts every row read; target >= 0.5 x COPY; {_load()} at the end")
+    return title, ("loader", "issues written", "median s", "rows/s", "ratio vs COPY"), rows
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def _issue_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM issues").fetchone()[0]
+
+
+def run(url: str, quick: bool = False) -> list[tuple[str, tuple, list[tuple]]]:
+    """Every issue benchmark. url: a migrated scratch database (the import empties its areas and issues)."""
+    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    city = synthetic.build_city(admin, log=lambda m: print(m, file=sys.stderr))
+    tables = []
+    with tempfile.TemporaryDirectory() as tmp, Gunicorn(city, Path(tmp) / "gunicorn.log") as server:
+        tables.append(bbox_table(city, server, 60 if quick else REQUESTS))
+        tables.append(post_table(city, server, 5 if quick else POST_SECONDS))
+    tables.append(import_table(url, 20_000 if quick else IMPORT_ROWS, 1 if quick else REPEATS))
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.__main__ import _bench_database, _print_table
+
+    parser = argparse.ArgumentParser(prog="python -m bench.issues", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer requests, a shorter load, a smaller file")
+    args = parser.parse_args(argv)
+    if not config.database_url():
+        localdb.cluster().start()
+    for title, header, rows in run(_bench_database(), quick=args.quick):
+        _print_table(title, header, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
