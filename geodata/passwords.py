@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -12,19 +13,30 @@ log = logging.getLogger(__name__)
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
-# argon2-cffi's defaults (RFC 9106's second recommendation, 64 MiB, 3 passes): about 50 ms per check here.
-_hasher = PasswordHasher()
+# argon2-cffi's defaults (RFC 9106's second recommendation): 3 passes over 64 MiB in 4 lanes.
+DEFAULTS = {"PASSWORD_ARGON2_TIME_COST": 3, "PASSWORD_ARGON2_MEMORY_KIB": 65536, "PASSWORD_ARGON2_PARALLELISM": 4}
+
+
+@functools.cache
+def _hasher_with(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+
+
+def _hasher() -> PasswordHasher:
+    """The hasher of the configured cost (read on each call, so a test run can choose a cheaper one)."""
+    cost = [int(os.environ.get(name) or default) for name, default in DEFAULTS.items()]
+    return _hasher_with(*cost)
 
 
 def hash_password(password: str) -> str:
-    """The argon2id hash (PHC string, salt included) of a password."""
-    return _hasher.hash(password)
+    """The argon2id hash (PHC string, salt and parameters included) of a password."""
+    return _hasher().hash(password)
 
 
 def verify(stored_hash: str, password: str) -> bool:
     """Whether the password matches; a malformed stored hash counts as no match, never as an error."""
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher().verify(stored_hash, password)
     except VerifyMismatchError:
         return False
     except (VerificationError, InvalidHashError):
@@ -33,21 +45,21 @@ def verify(stored_hash: str, password: str) -> bool:
 
 
 def needs_rehash(stored_hash: str) -> bool:
-    """Whether a hash was made with weaker parameters than today's, so it is replaced at the next sign-in."""
+    """Whether a hash was made with other parameters than today's, so it is replaced at the next sign-in."""
     try:
-        return _hasher.check_needs_rehash(stored_hash)
+        return _hasher().check_needs_rehash(stored_hash)
     except (InvalidHashError, ValueError):
         return False
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    return _hasher.hash("not the password of anybody")
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash("not the password of anybody")
 
 
 def burn_time(password: str) -> None:
     """Spend one verification on nothing, so an unknown username answers as slowly as a wrong password."""
-    verify(_dummy_hash(), password)
+    verify(_dummy_hash(_hasher()), password)
 
 
 def problem(password: str) -> str | None:

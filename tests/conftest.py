@@ -10,6 +10,12 @@ from psycopg import sql
 
 from geodata import config, localdb, migrate
 
+# Tests sign in often and need no production-strength password hashing (64 MiB and 3 passes per check,
+# close to a second on a busy two-core machine): the same argon2id, with small parameters.
+for _name, _value in (("PASSWORD_ARGON2_TIME_COST", "1"), ("PASSWORD_ARGON2_MEMORY_KIB", "1024"),
+                      ("PASSWORD_ARGON2_PARALLELISM", "1")):
+    os.environ.setdefault(_name, _value)
+
 
 def _admin_url() -> str:
     """A URL to a maintenance database of the server the tests use."""

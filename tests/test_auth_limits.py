@@ -271,8 +271,9 @@ def _burst(n, fn):
     return out
 
 
-@pytest.fixture
-def gunicorn(database_url, tmp_path):
+@pytest.fixture(scope="module")
+def gunicorn(database_url, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("gunicorn")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RATE_LIMIT", "LOGIN_"))}
     env.update(DATABASE_URL=database_url, WEBMAP_VAR_DIR=str(tmp_path / "var"), SECRET_KEY="gunicorn-test",
