@@ -367,22 +367,59 @@ def tile_table(url: str, zooms=(15, 16), count: int = 150, passes: int = 3) -> t
     return latency_rows, size_rows
 
 
-def _wrk(url: str, seconds: int, headers: dict | None = None) -> float:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
+def _wrk(url: str, seconds: int, headers: dict | None = None, pids: list[int] = ()) -> tuple[float, float]:
+    """(requests/s, CPU ms per request of the given processes plus wrk itself)."""
+    import resource
+
     cmd = ["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "--latency"]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
+    before = _cpu_seconds(pids)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = _cpu_seconds(pids) - before + (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    count = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if not m or non2xx:
+    if not m or not count or non2xx:
         raise SystemExit(f"wrk failed:\n{out}")
-    return float(m.group(1))
+    return float(m.group(1)), cpu * 1000 / int(count.group(1))
 
 
 def throughput_table(url: str, seconds: int = 8) -> list[tuple]:
-    """Requests/s for one cached tile (200 with body, and 304 revalidation) under gunicorn configurations."""
+    """Requests/s for one cached tile (200 with body, and 304 revalidation) under gunicorn configurations.
+
+    Also the CPU time one request costs in all: gunicorn's workers, their PostgreSQL backends and wrk.
+    On a machine shared with other work, requests/s say how much CPU was left over; CPU per request
+    says what the service needs, and 2 cores / CPU per request is what two idle cores would serve.
+    """
     if not shutil.which("wrk"):
-        return [("wrk not installed (scripts/system-deps.sh installs it)", "-", "-", "-")]
+        return [("wrk not installed (scripts/system-deps.sh installs it)", "-", "-", "-", "-", "-")]
     sample = _sample_tiles(url, 16, 1)[0]
     path = "/tiles/issues/%d/%d/%d.pbf" % sample
     rows = []
@@ -392,10 +429,19 @@ def throughput_table(url: str, seconds: int = 8) -> list[tuple]:
             for _ in range(20):  # every worker has it cached
                 server.get(path)
             kind = f"gthread {workers} workers x {threads} threads" if threads > 1 else f"sync {workers} workers"
-            rps = _wrk(server.base + path, seconds)
-            rps304 = _wrk(server.base + path, seconds, {"If-None-Match": headers["ETag"]})
-            rows.append((kind, len(body), rps, rps304))
+            pids = _children(server.proc.pid) + _backends(url)
+            rps, cpu = _wrk(server.base + path, seconds, pids=pids)
+            rps304, cpu304 = _wrk(server.base + path, seconds, {"If-None-Match": headers["ETag"]}, pids=pids)
+            cores = os.cpu_count() or 2
+            rows.append((kind, len(body), rps, cpu, cores * 1000 / cpu, rps304, cpu304, cores * 1000 / cpu304))
     return rows
+
+
+def _backends(url: str) -> list[int]:
+    """PostgreSQL backends of the tile fast path (their CPU is part of a request's cost)."""
+    with psycopg.connect(url) as conn:
+        return [pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'webmap-tiles' AND datname = current_database()")]
 
 
 # ---------------------------------------------------------------- entry points
@@ -425,7 +471,8 @@ def run(sizes=(1_000, 100_000, 1_000_000), folium_sizes=(1_000, 10_000, 100_000)
     tables.append((
         f"A cached z16 tile, wrk 2 threads x 16 connections for {4 if quick else 8} s, everything on this "
         f"{os.cpu_count()}-core machine",
-        ("gunicorn", "tile bytes", "200 req/s", "304 req/s"), throughput_table(big, 4 if quick else 8)))
+        ("gunicorn", "tile bytes", "200 req/s", "CPU ms/req", "req/s per idle cores", "304 req/s", "CPU ms/req",
+         "req/s per idle cores"), throughput_table(big, 4 if quick else 8)))
     return tables
 
 
