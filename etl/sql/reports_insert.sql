@@ -17,8 +17,8 @@ WITH inserted AS (
            s.external_id
     FROM stage_checked s
     WHERE s.reasons = '{}' AND NOT s.already
-    -- Neighbours together: the GiST and (area, status) indexes are then updated page by page.
-    ORDER BY s.area_id, s.created_at
+    -- Ids follow the file's order. (Community order was tried for index locality: no faster.)
+    ORDER BY s.row_no
     -- Another import of the same file running at the same moment: its rows win, ours are "already".
     ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING
     RETURNING i.id, i.external_id, i.status, i.created_at, i.resolved_at, i.closed_at
