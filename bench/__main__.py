@@ -8,28 +8,15 @@ import sys
 import time
 
 import psycopg
-from psycopg import sql
 
-from geodata import config, db, localdb, migrate
+from geodata import config, localdb
 
 from bench import issues as issue_bench
+from bench.common import fresh_database, print_table
 from bench import maps, synthetic
 
 REPEATS = 3
 BENCH_DB = "webmap_bench"
-
-
-def _bench_database() -> str:
-    """A fresh, migrated database for the benchmarks, beside the app's own."""
-    base = config.database_url() or localdb.cluster().url()
-    admin = psycopg.conninfo.make_conninfo(base, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(BENCH_DB)))
-    url = psycopg.conninfo.make_conninfo(base, dbname=BENCH_DB)
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate.apply_all(conn)
-    return url
 
 
 def _timed(cmd: list[str], env: dict) -> float:
@@ -87,33 +74,23 @@ def boundary_load(url: str, vertices: int) -> list[tuple]:
     ]
 
 
-def _print_table(title: str, header: tuple, rows: list[tuple]) -> None:
-    print(f"\n{title}")
-    cells = [header] + [tuple(f"{c:.3f}" if isinstance(c, float) else str(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    for k, r in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
-
-
 def main() -> int:
     """Run every benchmark and print its table."""
     if not config.database_url():
         localdb.cluster().start()
-    url = _bench_database()
+    url = fresh_database(BENCH_DB)
     for vertices in (12, 200):
-        _print_table(
+        print_table(
             f"Boundary load: 10,000 polygons of {vertices} vertices (1% bow-ties) from GeoPackage, median of {REPEATS}",
             ("loader", "rows", "median s", "ratio vs ogr2ogr"),
             boundary_load(url, vertices),
         )
     # The live map (bench/maps.py): page bytes and first draw, tile latency and sizes, cached tile throughput.
     for title, header, rows in maps.run():
-        _print_table(title, header, rows)
+        print_table(title, header, rows)
     # Issues (bench/issues.py): bbox list vs its SQL, concurrent POSTs, the report import vs COPY.
     for title, header, rows in issue_bench.run(url):
-        _print_table(title, header, rows)
+        print_table(title, header, rows)
     return 0
 
 

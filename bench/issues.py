@@ -35,6 +35,7 @@ from geodata import config, issues, localdb
 from geodata.config import PROJECT_ROOT
 
 from bench import synthetic
+from bench.common import fresh_database, print_table
 
 SEED = 20261201
 REQUESTS = 200
@@ -412,34 +413,18 @@ def run(url: str, quick: bool = False) -> list[tuple[str, tuple, list[tuple]]]:
 
 
 def _scratch_database() -> str:
-    """A fresh, migrated database of its own for a run outside `make bench` (which shares webmap_bench
-    between all its benchmarks, one after the other)."""
-    from psycopg import sql
-
-    from geodata import migrate
-
-    base = config.database_url() or localdb.cluster().url()
-    admin = psycopg.conninfo.make_conninfo(base, dbname="postgres")
-    name = "webmap_bench_issues"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(base, dbname=name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        migrate.apply_all(conn)
-    return url
+    """A database of its own for a run outside `make bench` (which shares webmap_bench between its benchmarks)."""
+    return fresh_database("webmap_bench_issues")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import _print_table
-
     parser = argparse.ArgumentParser(prog="python -m bench.issues", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests, a shorter load, a smaller file")
     args = parser.parse_args(argv)
     if not config.database_url():
         localdb.cluster().start()
     for title, header, rows in run(_scratch_database(), quick=args.quick):
-        _print_table(title, header, rows)
+        print_table(title, header, rows)
     return 0
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
-from geodata import config, localdb, migrate, tiles
+from geodata import config, localdb, migrate
 from geodata.config import PROJECT_ROOT
+
+from bench.common import fresh_database, print_table
 
 SEED = 20261129
 CITY_DB = "webmap_bench_city"
@@ -92,11 +93,8 @@ def city(n: int) -> str:
             migrate.apply_all(conn)
         if _issue_count(url) == n:
             return url
-    with psycopg.connect(_admin_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
+    url = fresh_database(name)
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate.apply_all(conn)
         _fill(conn, n)
     return url
 
@@ -273,7 +271,7 @@ def page_table(sizes: list[int], folium_sizes: list[int], repeats: int) -> list[
                 assert status == 200
                 runs = [_measure_page(browser, server.base + "/", OURS_READY) for _ in range(repeats)]
                 # The first run builds the tiles; later ones find them in the workers' caches.
-                rows.append((f"ours: / (live map, vector tiles)", n, len(body), runs[0][1],
+                rows.append(("ours: / (live map, vector tiles)", n, len(body), runs[0][1],
                              runs[0][0], statistics.median(r[0] for r in runs[1:]) if repeats > 1 else runs[0][0]))
                 for m in [s for s in folium_sizes if s <= n and s not in done and (s == n or s not in sizes)]:
                     done.add(m)
@@ -477,7 +475,6 @@ def run(sizes=(1_000, 100_000, 1_000_000), folium_sizes=(1_000, 10_000, 100_000)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import _print_table
 
     parser = argparse.ArgumentParser(prog="python -m bench.maps", description=__doc__)
     parser.add_argument("--sizes", default="1000,100000,1000000")
@@ -487,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = tuple(int(s) for s in args.sizes.split(","))
     folium_sizes = tuple(int(s) for s in args.folium.split(",") if s)
     for title, header, rows in run(sizes, folium_sizes, repeats=2 if args.quick else 3, quick=args.quick):
-        _print_table(title, header, rows)
+        print_table(title, header, rows)
     return 0
 
 

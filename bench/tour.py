@@ -15,6 +15,8 @@ import numpy as np
 
 from geodata import tour
 
+from bench.common import print_table
+
 SEED = 20240607
 CENTRE = (116.31, 39.94)  # lon, lat: a community in Haidian, Beijing
 SIDE_M = 2000.0  # the community is about 2 km across
@@ -112,16 +114,6 @@ def run(quick: bool = False, *, instances_n: int | None = None, ortools_s: float
         _row(f"plan_tour, time_budget_s={tour.DEFAULT_TIME_BUDGET_S:g} (default)", *rows["default"], sizes, seconds),
         _row("plan_tour, time_budget_s=0 (local search only)", *rows["ls"], sizes, seconds),
     ]
-
-
-def print_table(title: str, header: tuple, rows: list[tuple]) -> None:
-    print(f"\n{title}")
-    cells = [header] + [tuple(f"{c:.3f}" if isinstance(c, float) else str(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    for k, r in enumerate(cells):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def main(argv: list[str] | None = None) -> int:
