@@ -13,6 +13,7 @@ WORKERS ?= 2
 NPM_STAMP := node_modules/.package-lock.stamp
 
 setup: system-deps $(STAMP) $(NPM_STAMP)
+	@$(PY) -m webmap.i18n compile
 
 system-deps:
 	@bash scripts/system-deps.sh

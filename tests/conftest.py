@@ -17,6 +17,14 @@ for _name, _value in (("PASSWORD_ARGON2_TIME_COST", "1"), ("PASSWORD_ARGON2_MEMO
     os.environ.setdefault(_name, _value)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_catalogues():
+    """Translations compiled from their .po files, as make setup does."""
+    from webmap import i18n
+
+    i18n.compile_catalogues()
+
+
 def _admin_url() -> str:
     """A URL to a maintenance database of the server the tests use."""
     external = config.database_url()

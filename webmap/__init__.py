@@ -41,7 +41,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import accounts_api, admin, auth, cli
     from webmap import tiles
     from webmap import open311
+    from webmap import i18n
 
+    i18n.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)

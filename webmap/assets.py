@@ -10,7 +10,8 @@ bp = Blueprint("assets", __name__, url_prefix="/assets")
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 # Only the built files of packages named here are reachable; the rest of node_modules stays private.
-PACKAGES = {"leaflet": "dist", "leaflet.vectorgrid": "dist"}
+PACKAGES = {"leaflet": "dist", "leaflet.vectorgrid": "dist", "leaflet.heat": "dist", "leaflet-draw": "dist",
+            "chart.js": "dist"}
 
 
 @bp.get("/<package>/<path:filename>")
