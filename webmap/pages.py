@@ -4,11 +4,13 @@ from __future__ import annotations
 import folium
 from branca.element import MacroElement
 from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import gettext
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
 from geodata import tiles
-from webmap import assets, db
+from webmap import assets, db, i18n
+from webmap.i18n import N_, NP_
 
 bp = Blueprint("pages", __name__)
 
@@ -30,10 +32,10 @@ class GeoJsonFromApi(MacroElement):
             return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
         });
     }
+    // Both names, the page's language first.
     function label(p) {
-        var text = escapeHtml(p.name || "");
-        if (p.name_en) { text += "<br>" + escapeHtml(p.name_en); }
-        return text;
+        var names = {{ this.english|tojson }} ? [p.name_en, p.name] : [p.name, p.name_en];
+        return names.filter(function (n) { return n; }).map(escapeHtml).join("<br>");
     }
     fetch({{ this.url|tojson }}, {headers: {"Accept": "application/geo+json"}})
         .then(function (resp) {
@@ -61,56 +63,73 @@ class GeoJsonFromApi(MacroElement):
         self._name = "GeoJsonFromApi"
         self.url = url
         self.style = style or {"color": "#c0392b", "weight": 2, "fillOpacity": 0.05}
+        self.english = i18n.language() == "en"
 
 
 # Map colours by stage of the lifecycle; reported issues stand out, finished ones recede.
+# Labels are English source text, translated per request (status_groups(), labels()).
 STATUS_GROUPS = [
-    {"key": "new", "statuses": ["reported"], "color": "#d7301f", "label": "新报告 New"},
+    {"key": "new", "statuses": ["reported"], "color": "#d7301f", "label": N_("New")},
     {"key": "handling", "statuses": ["confirmed", "assigned", "in_progress", "reopened"], "color": "#f28e2b",
-     "label": "处理中 Being handled"},
-    {"key": "resolved", "statuses": ["resolved"], "color": "#2c7fb8", "label": "已解决待确认 Resolved"},
-    {"key": "closed", "statuses": ["closed"], "color": "#31a354", "label": "已关闭 Closed"},
-    {"key": "dropped", "statuses": ["rejected", "duplicate"], "color": "#8c8c8c", "label": "未受理/重复 Rejected"},
+     "label": N_("Being handled")},
+    {"key": "resolved", "statuses": ["resolved"], "color": "#2c7fb8", "label": N_("Resolved, awaiting confirmation")},
+    {"key": "closed", "statuses": ["closed"], "color": "#31a354", "label": N_("Closed")},
+    {"key": "dropped", "statuses": ["rejected", "duplicate"], "color": "#8c8c8c", "label": N_("Rejected or duplicate")},
 ]
 STATUS_LABELS = {
-    "reported": "新报告 Reported", "confirmed": "已确认 Confirmed", "assigned": "已分派 Assigned",
-    "in_progress": "处理中 In progress", "resolved": "已解决 Resolved", "closed": "已关闭 Closed",
-    "rejected": "未受理 Rejected", "duplicate": "重复 Duplicate", "reopened": "重新打开 Reopened",
+    "reported": N_("Reported"), "confirmed": N_("Confirmed"), "assigned": N_("Assigned"),
+    "in_progress": N_("In progress"), "resolved": N_("Resolved"), "closed": N_("Closed"),
+    "rejected": N_("Rejected"), "duplicate": N_("Duplicate"), "reopened": N_("Reopened"),
 }
 PERIODS = [
-    {"days": "", "label": "全部 Any time"},
-    {"days": "7", "label": "最近 7 天 Last 7 days"},
-    {"days": "30", "label": "最近 30 天 Last 30 days"},
-    {"days": "365", "label": "最近一年 Last year"},
+    {"days": "", "label": N_("Any time")},
+    {"days": "7", "label": N_("Last 7 days")},
+    {"days": "30", "label": N_("Last 30 days")},
+    {"days": "365", "label": N_("Last year")},
 ]
 # Every word the map's script shows, in one place for translation.
 LABELS = {
-    "loading": "加载中… Loading…",
-    "status": "状态 Status",
-    "category": "类别 Category",
-    "reported": "报告于 Reported",
-    "supports": "附议 Supports",
-    "details": "查看详情 Details →",
-    "unavailable": "暂不可用 unavailable",
-    "legend": "图例 Legend",
-    "filters": "筛选 Filter",
-    "allCategories": "全部类别 All categories",
-    "time": "时间 Reported",
-    "clusterLegend": "多个问题 Several issues",
-    "clusterCount": "此处 {count} 个问题 · {count} issues here",
-    "clusterOpen": "{open} 个未完成 · {open} still open",
-    "zoomIn": "放大查看 Zoom in",
-    "locate": "定位到我的位置 Show where I am",
-    "locating": "正在定位… Finding your position…",
-    "located": "已移到您的位置 Moved to where you are.",
-    "locateDenied": "没有获得定位权限。您可以在浏览器设置中允许定位，或直接拖动地图。"
-                    " Location permission was not given: allow it in your browser settings, or just move the map.",
-    "locateFailed": "暂时无法获取您的位置，请稍后再试或直接拖动地图。"
-                    " Your position could not be found just now: try again later, or move the map.",
-    "locateUnsupported": "此浏览器或连接不支持定位，请直接拖动地图。"
-                         " This browser or connection cannot share a location: please move the map.",
-    "reportHere": "在此报告问题 Report a problem here",
+    "loading": N_("Loading…"),
+    "status": N_("Status"),
+    "category": N_("Category"),
+    # "Reported" is also a status; in the popup it says when (报告于, not 新报告).
+    "reported": NP_("popup", "Reported"),
+    "supports": N_("Supports"),
+    "details": N_("Details →"),
+    "unavailable": N_("unavailable"),
+    "legend": N_("Legend"),
+    "filters": N_("Filter"),
+    "allCategories": N_("All categories"),
+    "time": N_("Reported within"),
+    "clusterLegend": N_("Several issues"),
+    # {count} and {open} are filled in by the script.
+    "clusterCount": N_("{count} issues here"),
+    "clusterOpen": N_("{open} still open"),
+    "zoomIn": N_("Zoom in"),
+    "locate": N_("Show where I am"),
+    "locating": N_("Finding your position…"),
+    "located": N_("Moved to where you are."),
+    "locateDenied": N_("Location permission was not given: allow it in your browser settings, or just move the map."),
+    "locateFailed": N_("Your position could not be found just now: try again later, or move the map."),
+    "locateUnsupported": N_("This browser or connection cannot share a location: please move the map."),
+    "reportHere": N_("Report a problem here"),
+    "zoomOut": N_("Zoom out"),
 }
+
+
+def status_label(status: str) -> str:
+    """An issue status in the request's language."""
+    return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
+
+
+def status_groups() -> list[dict]:
+    """STATUS_GROUPS with their labels in the request's language."""
+    return [{**g, "label": gettext(g["label"])} for g in STATUS_GROUPS]
+
+
+def labels() -> dict:
+    """LABELS in the request's language."""
+    return {key: i18n.translate(text) for key, text in LABELS.items()}
 
 
 class VendoredScripts(JSCSSMixin):
@@ -157,12 +176,13 @@ def _live_config(crs: str) -> dict:
         "issuePage": root + "/issues/{id}",
         "report": root + "/report",
         "crs": crs,
-        "locale": "zh-CN",
-        "categories": categories,
-        "statusGroups": STATUS_GROUPS,
-        "statusLabels": STATUS_LABELS,
-        "periods": PERIODS,
-        "labels": LABELS,
+        "locale": i18n.js_locale(),
+        # One name per category, in the page's language (name_en in English, name in Chinese).
+        "categories": [{"code": c["code"], "name": i18n.category_name(c)} for c in categories],
+        "statusGroups": status_groups(),
+        "statusLabels": {code: gettext(text) for code, text in STATUS_LABELS.items()},
+        "periods": [{**p, "label": gettext(p["label"])} for p in PERIODS],
+        "labels": labels(),
     }
 
 

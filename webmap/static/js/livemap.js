@@ -144,16 +144,21 @@
             for (var i = 0; i < steps.length; i++) {
                 if (Math.abs(seconds) >= steps[i][1] || steps[i][0] === "minute") {
                     var n = Math.round(seconds / steps[i][1]);
-                    return relative ? relative.format(n, steps[i][0]) : new Date(then).toLocaleDateString();
+                    return relative ? relative.format(n, steps[i][0]) : new Date(then).toLocaleDateString(cfg.locale);
                 }
             }
             return "";
         }
 
+        // The server sends each category's name in the page's language.
         function categoryLabel(code) {
             var c = categoryNames[code];
-            if (!c) { return code || ""; }
-            return c.name_en && c.name_en !== c.name ? c.name + " · " + c.name_en : c.name;
+            return c ? c.name || code : code || "";
+        }
+
+        function localTime(iso) {
+            var then = Date.parse(iso);
+            return isNaN(then) ? "" : new Date(then).toLocaleString(cfg.locale);
         }
 
         function statusLabel(status) {
@@ -193,7 +198,7 @@
                     status.textContent = statusLabel(p.status);
                     category.textContent = categoryLabel(p.category);
                     reported.textContent = age(p.created_at);
-                    if (p.created_at) { reported.setAttribute("title", p.created_at); }
+                    if (p.created_at) { reported.setAttribute("title", localTime(p.created_at)); }
                     supports.textContent = String(p.supports_count || 0);
                     box.setAttribute("data-loaded", "1");
                 })
@@ -408,6 +413,14 @@
             box.appendChild(link);
             L.popup({maxWidth: 240}).setLatLng(e.latlng).setContent(box).openOn(map);
         });
+
+        // Leaflet's own zoom buttons speak English; give them the page's words.
+        if (map.zoomControl) {
+            [[map.zoomControl._zoomInButton, labels.zoomIn], [map.zoomControl._zoomOutButton, labels.zoomOut]]
+                .forEach(function (pair) {
+                    if (pair[0]) { pair[0].title = pair[1]; pair[0].setAttribute("aria-label", pair[1]); }
+                });
+        }
 
         new Legend().addTo(map);
         new Filters().addTo(map);
