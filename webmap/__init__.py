@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import tiles
     from webmap import open311
     from webmap import i18n
+    from webmap import walkabouts
 
     i18n.init_app(app)
     db.init_app(app)
@@ -58,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(assets.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(open311.bp)
+    app.register_blueprint(walkabouts.bp)
     return app
 
 

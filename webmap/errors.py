@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 from geodata import accounts, areas, idempotency, issues, permissions, tokens, validation
 from geodata import display, tiles
 from geodata import open311
+from geodata import tour, walkabouts
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     idempotency.IdempotencyKeyReused: Mapping(422, "idempotency_key_reused"),
     open311.InvalidApiKey: Mapping(403, "invalid_api_key"),
     open311.UnknownService: Mapping(404, "unknown_service"),
+    walkabouts.InvalidPolygon: Mapping(400, "invalid_polygon"),
+    walkabouts.PolygonTooLarge: Mapping(400, "polygon_too_large"),
+    walkabouts.NoOpenIssues: Mapping(422, "no_open_issues"),
+    walkabouts.NoStopFits: Mapping(422, "no_stop_fits"),
+    walkabouts.WalkaboutNotFound: Mapping(404, "not_found"),
+    walkabouts.StopNotFound: Mapping(404, "not_found"),
+    tour.TourInputError: Mapping(400, "invalid_request"),
     PoolTimeout: Mapping(503, "database_unavailable", message="The database is not reachable right now; try again shortly."),
     psycopg.OperationalError: Mapping(
         503, "database_unavailable", message="The database is not reachable right now; try again shortly."
