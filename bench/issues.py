@@ -110,17 +110,6 @@ class Gunicorn:
 # ---------------------------------------------------------------- (1) GET /api/issues?bbox=
 
 
-class _Recorder:
-    """A connection that remembers the statements run through it, to replay list_features' own SQL."""
-
-    def __init__(self, conn: psycopg.Connection):
-        self.conn, self.calls = conn, []
-
-    def execute(self, query, params=None, **kwargs):
-        self.calls.append((query, params))
-        return self.conn.execute(query, params, **kwargs)
-
-
 def _community_boxes(count: int) -> list[tuple[float, float, float, float]]:
     """Bounding boxes of `count` communities of the city, chosen at random (fixed seed)."""
     _, _, polygons, _ = synthetic.city_communities()
@@ -138,9 +127,7 @@ def bbox_table(city_url: str, server: Gunicorn, count: int = REQUESTS) -> tuple[
         client = http.client.HTTPConnection(server.host, server.port, timeout=30)
         for k, box in enumerate(boxes):
             bbox = ",".join(f"{v:.6f}" for v in box)
-            recorder = _Recorder(conn)
-            issues.list_features(recorder, issues.IssueFilter.from_query({"bbox": bbox}))
-            [(query, params)] = recorder.calls
+            query, params, _ = issues.list_query(issues.IssueFilter.from_query({"bbox": bbox}))
             t0 = time.perf_counter()
             rows = conn.execute(query, params).fetchall()
             t1 = time.perf_counter()
@@ -400,15 +387,22 @@ def _issue_count(url: str) -> int:
         return conn.execute("SELECT count(*) FROM issues").fetchone()[0]
 
 
-def run(url: str, quick: bool = False) -> list[tuple[str, tuple, list[tuple]]]:
+PARTS = ("get", "post", "import")
+
+
+def run(url: str, quick: bool = False, parts: tuple[str, ...] = PARTS) -> list[tuple[str, tuple, list[tuple]]]:
     """Every issue benchmark. url: a migrated scratch database (the import empties its areas and issues)."""
-    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    city = synthetic.build_city(admin, log=lambda m: print(m, file=sys.stderr))
     tables = []
-    with tempfile.TemporaryDirectory() as tmp, Gunicorn(city, Path(tmp) / "gunicorn.log") as server:
-        tables.append(bbox_table(city, server, 60 if quick else REQUESTS))
-        tables.append(post_table(city, server, 5 if quick else POST_SECONDS))
-    tables.append(import_table(url, 20_000 if quick else IMPORT_ROWS, 1 if quick else REPEATS))
+    if "get" in parts or "post" in parts:
+        admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+        city = synthetic.build_city(admin, log=lambda m: print(m, file=sys.stderr))
+        with tempfile.TemporaryDirectory() as tmp, Gunicorn(city, Path(tmp) / "gunicorn.log") as server:
+            if "get" in parts:
+                tables.append(bbox_table(city, server, 60 if quick else REQUESTS))
+            if "post" in parts:
+                tables.append(post_table(city, server, 5 if quick else POST_SECONDS))
+    if "import" in parts:
+        tables.append(import_table(url, 20_000 if quick else IMPORT_ROWS, 1 if quick else REPEATS))
     return tables
 
 
@@ -420,10 +414,15 @@ def _scratch_database() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.issues", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests, a shorter load, a smaller file")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all)")
     args = parser.parse_args(argv)
+    parts = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    if not set(parts) <= set(PARTS):
+        parser.error(f"--only takes some of {', '.join(PARTS)}")
     if not config.database_url():
         localdb.cluster().start()
-    for title, header, rows in run(_scratch_database(), quick=args.quick):
+    for title, header, rows in run(_scratch_database(), quick=args.quick, parts=parts):
         print_table(title, header, rows)
     return 0
 

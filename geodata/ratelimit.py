@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,7 +30,7 @@ VALUES (%(key)s, %(amount)s, clock_timestamp() + make_interval(secs => %(expiry)
 ON CONFLICT (key) DO UPDATE SET
     hits = CASE WHEN r.expires_at <= clock_timestamp() THEN excluded.hits ELSE r.hits + excluded.hits END,
     expires_at = CASE WHEN r.expires_at <= clock_timestamp() THEN excluded.expires_at ELSE r.expires_at END
-RETURNING hits
+RETURNING hits, extract(epoch FROM expires_at)
 """
 _GET = "SELECT hits FROM rate_limits WHERE key = %s AND expires_at > clock_timestamp()"
 _EXPIRY = "SELECT extract(epoch FROM expires_at) FROM rate_limits WHERE key = %s AND expires_at > clock_timestamp()"
@@ -38,6 +39,9 @@ _RESET = "WITH gone AS (DELETE FROM rate_limits RETURNING 1) SELECT count(*) FRO
 # Expired rows are harmless (every read filters them) but would pile up; one hit in a few hundred sweeps.
 _SWEEP = "DELETE FROM rate_limits WHERE expires_at < clock_timestamp() - interval '1 minute'"
 _SWEEP_EVERY = 256
+# A hit is followed, in the same request, by reads of its count and expiry for the X-RateLimit headers:
+# incr() returns both in its one statement and keeps them this long (per thread) to answer those reads.
+_FRESH_S = 1.0
 
 
 class PostgresStorage(Storage):
@@ -52,6 +56,7 @@ class PostgresStorage(Storage):
             raise ValueError(f"{SCHEME}:// needs a database URL after the scheme, a dsn= or a connect= option")
         self._connect = connect
         self._url = f"postgresql://{url}" if url else dsn
+        self._local = threading.local()
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
     @property
@@ -62,7 +67,15 @@ class PostgresStorage(Storage):
     def _conn(self) -> Iterator[psycopg.Connection]:
         if self._connect is not None:
             with self._connect() as conn:
-                yield conn
+                if conn.autocommit or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    yield conn
+                    return
+                # Each operation is one statement: autocommit spares the BEGIN and COMMIT round trips.
+                conn.autocommit = True
+                try:
+                    yield conn
+                finally:
+                    conn.autocommit = False
         else:
             with psycopg.connect(self._url, autocommit=True) as conn:
                 yield conn
@@ -74,22 +87,36 @@ class PostgresStorage(Storage):
                 conn.commit()
         return row[0] if row else None
 
+    def _fresh(self, key: str) -> tuple[int, float] | None:
+        """(hits, expiry) of this thread's own hit on key less than _FRESH_S ago, while its window is open."""
+        last = getattr(self._local, "last", None)
+        if last is None or last[0] != key or time.monotonic() - last[3] > _FRESH_S or last[2] <= time.time():
+            return None
+        return last[1], last[2]
+
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Count amount hits in the key's window (opened now, for expiry seconds, when there is none)."""
         with self._conn() as conn:
-            hits = conn.execute(_INCR, {"key": key, "amount": amount, "expiry": float(expiry)}).fetchone()[0]
+            hits, ends = conn.execute(_INCR, {"key": key, "amount": amount, "expiry": float(expiry)}).fetchone()
             if random.randrange(_SWEEP_EVERY) == 0:
                 conn.execute(_SWEEP)
             if not conn.autocommit:
                 conn.commit()
+        self._local.last = (key, int(hits), float(ends), time.monotonic())
         return int(hits)
 
     def get(self, key: str) -> int:
         """Hits in the key's current window (0 when none is open)."""
+        fresh = self._fresh(key)
+        if fresh is not None:
+            return fresh[0]
         return int(self._one(_GET, (key,)) or 0)
 
     def get_expiry(self, key: str) -> float:
         """When the key's window ends, as a Unix time (now when none is open)."""
+        fresh = self._fresh(key)
+        if fresh is not None:
+            return fresh[1]
         value = self._one(_EXPIRY, (key,))
         return float(value) if value is not None else time.time()
 
@@ -103,10 +130,12 @@ class PostgresStorage(Storage):
 
     def reset(self) -> int | None:
         """Forget every counter."""
+        self._local.last = None
         return int(self._one(_RESET, ()) or 0)
 
     def clear(self, key: str) -> None:
         """Forget one counter."""
+        self._local.last = None
         with self._conn() as conn:
             conn.execute(_CLEAR, (key,))
             if not conn.autocommit:

@@ -5,10 +5,14 @@ typed errors, turned into statuses by webmap.errors.DOMAIN_ERRORS.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
+
+import psycopg
 
 from flask import Blueprint, current_app, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
@@ -34,6 +38,18 @@ def _limit_body() -> None:
 
 
 # ---------------------------------------------------------------- request helpers
+
+
+@contextlib.contextmanager
+def _single_statements() -> Iterator[psycopg.Connection]:
+    """A pooled connection in autocommit, for work that is one statement (no BEGIN/COMMIT round trips)."""
+    with db.get_conn() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            # Back to the pool as it came: other views expect their work to be one transaction.
+            conn.autocommit = False
 
 
 def _reject_constant(name: str):
@@ -64,6 +80,10 @@ def json_object(*, allowed: set[str], required: bool = True) -> dict:
     if unknown:
         raise ValidationError({name: "is not a field of this request" for name in unknown})
     return body
+
+
+def _sends_reporter_token() -> bool:
+    return bool(request.headers.get(TOKEN_HEADER) or request.args.get("token"))
 
 
 def with_reporter_token(conn, actor: Actor) -> Actor:
@@ -118,21 +138,26 @@ def create_issue():
     payload = json_object(allowed=REPORT_FIELDS)
     # The account first: resolving a session may take a pooled connection of its own.
     actor = auth.current_actor()
-    with db.get_conn() as conn, conn.transaction():
-        actor = with_reporter_token(conn, actor)
 
-        def work():
-            source = "api" if actor.via_token else "web"
-            reported = issues.report(conn, actor, payload, source=source)
-            body = dict(reported.feature)
-            if reported.private_token:
-                body["private_token"] = reported.private_token
-                # The page a reporter keeps to follow, close or reopen their report without an account.
-                body["private_url"] = f"/issues/{reported.issue.id}?token={reported.private_token}"
-            location = url_for("issues_api.get_issue", issue_id=reported.issue.id)
-            return 201, body, {"Location": location}
+    def work(conn):
+        source = "api" if actor.via_token else "web"
+        reported = issues.report(conn, actor, payload, source=source)
+        body = dict(reported.feature)
+        if reported.private_token:
+            body["private_token"] = reported.private_token
+            # The page a reporter keeps to follow, close or reopen their report without an account.
+            body["private_url"] = f"/issues/{reported.issue.id}?token={reported.private_token}"
+        location = url_for("issues_api.get_issue", issue_id=reported.issue.id)
+        return 201, body, {"Location": location}
 
-        status, body, headers = _idempotent(conn, actor, "POST /api/issues", payload, work)
+    if request.headers.get(idempotency.HEADER) is None and not _sends_reporter_token():
+        # The common case is one INSERT statement: no transaction around it to open and commit.
+        with _single_statements() as conn:
+            status, body, headers = work(conn)
+    else:
+        with db.get_conn() as conn, conn.transaction():
+            actor = with_reporter_token(conn, actor)
+            status, body, headers = _idempotent(conn, actor, "POST /api/issues", payload, lambda: work(conn))
     return _response(body, status, headers, GEOJSON)
 
 
@@ -140,17 +165,20 @@ def create_issue():
 def list_issues():
     """Issues as a GeoJSON FeatureCollection, newest first, keyset-paginated (links.next)."""
     filters = issues.IssueFilter.from_query(request.args)
-    with db.get_conn() as conn:
-        page = issues.list_features(conn, filters)
+    with _single_statements() as conn:
+        features, next_cursor = issues.list_features_text(conn, filters)
     headers = {}
-    page["links"] = []
-    if page["next_cursor"]:
+    links = []
+    if next_cursor:
         args = {k: v for k, v in request.args.items() if k in issues.IssueFilter.QUERY_KEYS}
-        args["cursor"] = page["next_cursor"]
+        args["cursor"] = next_cursor
         href = url_for("issues_api.list_issues", **args)
-        page["links"].append({"rel": "next", "href": href, "type": GEOJSON})
+        links.append({"rel": "next", "href": href, "type": GEOJSON})
         headers["Link"] = f'<{href}>; rel="next"'
-    return _response(page, 200, headers, GEOJSON)
+    # The features stay the JSON text PostgreSQL wrote; only the envelope is written here.
+    body = (f'{{"type":"FeatureCollection","features":{features},"next_cursor":{json.dumps(next_cursor)},'
+            f'"links":{json.dumps(links, ensure_ascii=False)}}}\n')
+    return current_app.response_class(body, status=200, headers=headers, mimetype=GEOJSON)
 
 
 @bp.get("/issues/nearby")
