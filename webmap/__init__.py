@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import open311
     from webmap import i18n
     from webmap import walkabouts
+    from webmap import report_pages
 
     i18n.init_app(app)
     db.init_app(app)
@@ -60,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(tiles.bp)
     app.register_blueprint(open311.bp)
     app.register_blueprint(walkabouts.bp)
+    app.register_blueprint(report_pages.bp)
     return app
 
 
