@@ -90,6 +90,8 @@ PERMISSIONS: dict[str, dict[str, Scope]] = {
     "user.view_email": {S: AREA, O: AREA},
     # Officials' and social workers' views.
     "dashboard.view": {S: AREA, O: AREA},
+    # Hot spots aggregate public reports, but are read as a judgement on places: staff only for now.
+    "hotspots.view": {S: AREA, O: AREA},
     "issues.export": {S: AREA, O: AREA},
     # Social work.
     "walkabout.plan": {S: AREA},

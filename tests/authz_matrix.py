@@ -37,6 +37,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "issue.view_contact":   ("-",       "-",        "-",        "area",        "area",     "any"),
     "user.view_email":      ("-",       "-",        "-",        "area",        "area",     "any"),
     "dashboard.view":       ("-",       "-",        "-",        "area",        "area",     "any"),
+    "hotspots.view":        ("-",       "-",        "-",        "area",        "area",     "any"),
     "issues.export":        ("-",       "-",        "-",        "area",        "area",     "any"),
     "walkabout.plan":       ("-",       "-",        "-",        "area",        "-",        "any"),
     "walkabout.record_visit": ("-",     "-",        "-",        "area",        "-",        "any"),

@@ -44,6 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import i18n
     from webmap import walkabouts
     from webmap import report_pages
+    from webmap import dashboard
 
     i18n.init_app(app)
     db.init_app(app)
@@ -62,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(open311.bp)
     app.register_blueprint(walkabouts.bp)
     app.register_blueprint(report_pages.bp)
+    app.register_blueprint(dashboard.bp)
     return app
 
 

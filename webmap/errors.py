@@ -15,6 +15,7 @@ from geodata import accounts, areas, idempotency, issues, permissions, tokens, v
 from geodata import display, tiles
 from geodata import open311
 from geodata import tour, walkabouts
+from geodata import hotspots
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ class Mapping:
 DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     areas.UnknownLevel: Mapping(400, "invalid_parameter", field="level"),
     tiles.InvalidTileRequest: Mapping(400, "invalid_parameter"),
+    hotspots.InvalidResolution: Mapping(400, "invalid_parameter", field="resolution"),
+    hotspots.InvalidInput: Mapping(400, "invalid_parameter"),
+    hotspots.StudyAreaTooLarge: Mapping(400, "study_area_too_large", field="resolution"),
     display.InvalidDisplayCrs: Mapping(400, "invalid_parameter"),
     # AuthenticationRequired subclasses PermissionDenied, and the most specific class wins.
     permissions.AuthenticationRequired: Mapping(401, "authentication_required"),
