@@ -167,6 +167,11 @@ def _check_k(k: Any, name: str = "k", minimum: int = 1) -> int:
     return k
 
 
+def check_k(k: Any) -> int:
+    """The neighbourhood radius as an int 1..MAX_K, or InvalidInput."""
+    return _check_k(k)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Binning
 
@@ -590,6 +595,6 @@ __all__ = [
     "ALPHAS", "BIN_BY_CLASS", "CLASS_BY_BIN", "DEFAULT_K", "DEFAULT_MAX_CELLS", "DEFAULT_RESOLUTION",
     "HotspotResult", "InvalidInput", "InvalidResolution", "LEGEND", "MAX_K", "MAX_RESOLUTION",
     "MIN_RESOLUTION", "StudyAreaTooLarge", "benjamini_hochberg", "bin_points", "bin_points_int",
-    "cell_polygon", "check_resolution", "gi_bins", "gi_star", "hotspots", "hotspots_from_points",
+    "cell_polygon", "check_k", "check_resolution", "gi_bins", "gi_star", "hotspots", "hotspots_from_points",
     "neighbour_lists", "neighbour_matrix", "study_region", "to_geojson",
 ]
