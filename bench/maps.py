@@ -211,8 +211,9 @@ def _browser():
     return pw, pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def _measure_page(browser, url: str, ready_js: str, timeout_ms: int = 300_000) -> tuple[float, int]:
-    """(ms from navigation start until ready_js is true, bytes of every response the page received)."""
+def _measure_page(browser, url: str, ready_js: str, timeout_ms: int = 300_000) -> tuple[float, int, int]:
+    """(ms from navigation start until ready_js is true, bytes the page's responses took on the wire
+    (headers + bodies as sent, i.e. compressed where the server compressed), the same bodies decoded)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.route("http://basemap.invalid/**", lambda r: r.fulfill(status=200, content_type="image/png",
                                                                    body=BLANK_TILE))
@@ -221,15 +222,18 @@ def _measure_page(browser, url: str, ready_js: str, timeout_ms: int = 300_000) -
     page.on("requestfinished", lambda req: received.append(req))
     page.goto(url, wait_until="commit", timeout=timeout_ms)
     ms = page.wait_for_function(ready_js, polling="raf", timeout=timeout_ms).json_value()
-    total = 0
+    total = decoded = 0
     for req in received:
         try:
+            # responseBodySize is the encoded size: what crossed the network.
             sizes = req.sizes()
             total += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+            response = req.response()
+            decoded += len(response.body()) + sizes["responseHeadersSize"] if response else 0
         except Exception:  # noqa: BLE001 - a request of another page state; its size is unknown
             pass
     context.close()
-    return float(ms), total
+    return float(ms), total, decoded
 
 
 OURS_READY = ("() => { var d = window.liveMap && window.liveMap.drawn();"
@@ -269,9 +273,11 @@ def page_table(sizes: list[int], folium_sizes: list[int], repeats: int) -> list[
             with Server(url) as server:
                 status, body, _ = server.get("/")
                 assert status == 200
+                gz_status, gz_body, gz_headers = server.get("/", {"Accept-Encoding": "gzip"})
+                assert gz_status == 200
                 runs = [_measure_page(browser, server.base + "/", OURS_READY) for _ in range(repeats)]
                 # The first run builds the tiles; later ones find them in the workers' caches.
-                rows.append(("ours: / (live map, vector tiles)", n, len(body), runs[0][1],
+                rows.append(("ours: / (live map, vector tiles)", n, len(body), len(gz_body), runs[0][1], runs[0][2],
                              runs[0][0], statistics.median(r[0] for r in runs[1:]) if repeats > 1 else runs[0][0]))
                 for m in [s for s in folium_sizes if s <= n and s not in done and (s == n or s not in sizes)]:
                     done.add(m)
@@ -280,8 +286,10 @@ def page_table(sizes: list[int], folium_sizes: list[int], repeats: int) -> list[
                     size = folium_page(url, m, server.base, path)
                     built = time.perf_counter() - start
                     runs = [_measure_page(browser, path.as_uri(), FOLIUM_READY) for _ in range(min(repeats, 2))]
-                    rows.append((f"folium: every issue a CircleMarker (built in {built:.1f} s)", m, size,
-                                 max(r[1] for r in runs), runs[0][0], statistics.median(r[0] for r in runs)))
+                    # Opened from a file, so nothing is compressed: its bytes are the file and what it loads.
+                    rows.append((f"folium: every issue a CircleMarker (built in {built:.1f} s)", m, size, "-",
+                                 max(r[1] for r in runs), max(r[2] for r in runs), runs[0][0],
+                                 statistics.median(r[0] for r in runs)))
     finally:
         browser.close()
         pw.stop()
@@ -445,33 +453,49 @@ def _backends(url: str) -> list[int]:
 # ---------------------------------------------------------------- entry points
 
 
+PARTS = ("pages", "tiles", "throughput")
+
+
 def run(sizes=(1_000, 100_000, 1_000_000), folium_sizes=(1_000, 10_000, 100_000), repeats: int = 3,
-        quick: bool = False) -> list[tuple[str, tuple, list[tuple]]]:
-    """Every map benchmark; returns (title, header, rows) tables."""
+        quick: bool = False, parts=PARTS) -> list[tuple[str, tuple, list[tuple]]]:
+    """The map benchmarks named in parts (all by default); returns (title, header, rows) tables."""
     if not config.database_url():
         localdb.cluster().start()
     tables = []
-    pages = page_table(list(sizes), list(folium_sizes), repeats)
-    tables.append((
-        "Home page: bytes and time until the first issues are drawn (headless chromium, 1280x800, fresh browser "
-        "cache each run; 'first' builds tiles, 'later' = median of the rest with tiles cached by the server)",
-        ("page", "issues", "HTML bytes", "all bytes to first draw", "first ms", "later ms"), pages))
+    if "pages" in parts:
+        tables.append(_pages_table(sizes, folium_sizes, repeats))
+    if "tiles" not in parts and "throughput" not in parts:
+        return tables
     big = city(max(sizes))
     n = _issue_count(big)
+    if "tiles" in parts:
+        tables += _tile_tables(big, n, quick)
+    if "throughput" in parts:
+        tables.append((
+            f"A cached z16 tile, wrk 2 threads x 16 connections for {4 if quick else 8} s, everything on this "
+            f"{os.cpu_count()}-core machine",
+            ("gunicorn", "tile bytes", "200 req/s", "CPU ms/req", "req/s per idle cores", "304 req/s", "CPU ms/req",
+             "req/s per idle cores"), throughput_table(big, 4 if quick else 8)))
+    return tables
+
+
+def _pages_table(sizes, folium_sizes, repeats) -> tuple[str, tuple, list[tuple]]:
+    pages = page_table(list(sizes), list(folium_sizes), repeats)
+    return (
+        "Home page: bytes and time until the first issues are drawn (headless chromium, 1280x800, fresh browser "
+        "cache each run; 'first' builds tiles, 'later' = median of the rest with tiles cached by the server)",
+        ("page", "issues", "HTML bytes", "HTML gzip bytes", "transferred to first draw", "decoded to first draw",
+         "first ms", "later ms"), pages)
+
+
+def _tile_tables(big: str, n: int, quick: bool) -> list[tuple[str, tuple, list[tuple]]]:
     latency, tile_sizes = tile_table(big, count=40 if quick else 150, passes=1 if quick else 3)
-    tables.append((
+    return [(
         f"Vector tiles over the {n:,}-issue city: HTTP through gunicorn (tile cache missed) vs the bare ST_AsMVT "
         "SQL of the same tile; ratio <= 1 meets the target 1.3 x SQL + 2 ms",
         ("zoom", "tiles", "HTTP p50 ms", "HTTP p95 ms", "SQL p50 ms", "SQL p95 ms", "p50 / target", "p95 / target"),
-        latency))
-    tables.append((f"Tile sizes over the {n:,}-issue city (KB)", ("zoom", "tiles", "p50 KB", "p95 KB", "max KB"),
-                   tile_sizes))
-    tables.append((
-        f"A cached z16 tile, wrk 2 threads x 16 connections for {4 if quick else 8} s, everything on this "
-        f"{os.cpu_count()}-core machine",
-        ("gunicorn", "tile bytes", "200 req/s", "CPU ms/req", "req/s per idle cores", "304 req/s", "CPU ms/req",
-         "req/s per idle cores"), throughput_table(big, 4 if quick else 8)))
-    return tables
+        latency), (f"Tile sizes over the {n:,}-issue city (KB)", ("zoom", "tiles", "p50 KB", "p95 KB", "max KB"),
+                   tile_sizes)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,10 +504,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--folium", default="1000,10000,100000")
     parser.add_argument("--quick", action="store_true", help="fewer tiles and shorter runs")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, some of {', '.join(PARTS)} (default: all)")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
     folium_sizes = tuple(int(s) for s in args.folium.split(",") if s)
-    for title, header, rows in run(sizes, folium_sizes, repeats=2 if args.quick else 3, quick=args.quick):
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    if set(parts) - set(PARTS):
+        parser.error(f"--parts takes some of {', '.join(PARTS)}")
+    for title, header, rows in run(sizes, folium_sizes, repeats=2 if args.quick else 3, quick=args.quick,
+                                   parts=parts):
         print_table(title, header, rows)
     return 0
 

@@ -138,7 +138,7 @@ class VendoredScripts(JSCSSMixin):
     def __init__(self):
         super().__init__()
         self._name = "VendoredScripts"
-        static = lambda name: url_for("static", filename=name)  # noqa: E731
+        static = assets.static_url
         self.default_js = [
             ("leaflet.vectorgrid", assets.url("leaflet.vectorgrid", "Leaflet.VectorGrid.bundled.min.js")),
             ("vectorgrid-leaflet19", static("js/vectorgrid-leaflet19.js")),
