@@ -141,4 +141,13 @@ ENDPOINTS: list[Endpoint] = [
              json={"to": "assigned", "version": 2, "party_id": 2**62}),
     # Out of area only: the test below expects only the admin's requests to leave audit entries.
     Endpoint("POST", "/api/comments/{comment_out}/hide", "comment.hide", obj="out_of_area", json={}),
+    # The dashboard (webmap/dashboard.py): staff of the area, admins everywhere.
+    Endpoint("GET", "/dashboard", "dashboard.view", page=True),
+    Endpoint("GET", "/api/hotspots?area={area_in}", "hotspots.view", obj="in_area"),
+    Endpoint("GET", "/api/hotspots?area={area_out}", "hotspots.view", obj="out_of_area"),
+    Endpoint("GET", "/api/heatmap?zoom=12", "dashboard.view"),
+    Endpoint("GET", "/api/choropleth?area={area_in}", "dashboard.view", obj="in_area"),
+    Endpoint("GET", "/api/choropleth?area={area_out}", "dashboard.view", obj="out_of_area"),
+    Endpoint("GET", "/api/issues/export?format=csv&area={area_in}", "issues.export", obj="in_area"),
+    Endpoint("GET", "/api/issues/export?format=geojson&area={area_out}", "issues.export", obj="out_of_area"),
 ]

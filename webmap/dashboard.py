@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import folium
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from folium.elements import JSCSSMixin
 from folium.template import Template
@@ -119,11 +119,16 @@ def export_issues():
         return _gpkg_response(filters, actor, contact, mimetype, headers)
     chunks = exports.csv_chunks if fmt == "csv" else exports.geojson_chunks
 
+    # The body is written after the view returns, outside the request: the generator holds its own pooled
+    # connection and needs no Flask context (a client that never reads the body leaves nothing to clean up).
+    app = current_app._get_current_object()
+    pool, timeout = db._pool(app), float(app.config["DB_TIMEOUT"])
+
     def generate():
-        with db.get_conn() as conn:
+        with pool.connection(timeout=timeout) as conn:
             yield from chunks(exports.rows(conn, filters, actor, contact=contact), contact)
 
-    return Response(stream_with_context(generate()), mimetype=mimetype, headers=headers)
+    return Response(generate(), mimetype=mimetype, headers=headers)
 
 
 def _gpkg_response(filters, actor, contact: bool, mimetype: str, headers: dict):
