@@ -82,6 +82,8 @@
 
         map.on("click", function (e) {
             place(toStored(e.latlng));
+            // Zoomed out to the whole street a fingertip covers tens of metres: come closer to the pin.
+            if (map.getZoom() < 16) { map.setView(e.latlng, 17); }
             say(labels.pinPlaced);
         });
         [latInput, lonInput].forEach(function (input) {
