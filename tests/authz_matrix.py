@@ -150,4 +150,16 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/choropleth?area={area_out}", "dashboard.view", obj="out_of_area"),
     Endpoint("GET", "/api/issues/export?format=csv&area={area_in}", "issues.export", obj="in_area"),
     Endpoint("GET", "/api/issues/export?format=geojson&area={area_out}", "issues.export", obj="out_of_area"),
+    # Walkabouts (webmap/walkabouts.py). Plans name a category that does not exist, so an allowed role gets
+    # 422 no_open_issues and nothing is stored; walkabout 0 does not exist (404 once the role may look).
+    Endpoint("GET", "/walkabouts", "walkabout.plan", page=True),
+    Endpoint("POST", "/api/walkabouts", "walkabout.plan", obj="in_area", ok=422,
+             json={"polygon": {"type": "Polygon", "coordinates": [[[116.305, 39.935], [116.315, 39.935],
+                   [116.315, 39.945], [116.305, 39.945], [116.305, 39.935]]]}, "filters": {"category": ["none"]}}),
+    Endpoint("POST", "/api/walkabouts", "walkabout.plan", obj="out_of_area", ok=422,
+             json={"polygon": {"type": "Polygon", "coordinates": [[[116.405, 39.935], [116.415, 39.935],
+                   [116.415, 39.945], [116.405, 39.945], [116.405, 39.935]]]}, "filters": {"category": ["none"]}}),
+    Endpoint("GET", "/api/walkabouts/0", "walkabout.plan", ok=404),
+    Endpoint("GET", "/walkabouts/0.gpx", "walkabout.plan", ok=404),
+    Endpoint("POST", "/api/walkabouts/0/stops/1/visit", "walkabout.record_visit", ok=404, json={"outcome": "visited"}),
 ]
