@@ -447,15 +447,15 @@ def vote(conn: psycopg.Connection, actor: Actor, deliberation_id: Any, option_id
 def comment(conn: psycopg.Connection, actor: Actor, deliberation_id: Any, body: Any) -> dict:
     """Add a comment (residents and staff of the community, signed in); returns it."""
     deliberation_id = _id(deliberation_id)
-    try:
-        if body is None:
-            raise ValueError("is required")
-        body = validation.text(body, max_length=COMMENT_MAX)
-    except ValueError as exc:
-        raise ValidationError({"body": str(exc)}) from None
     with conn.transaction():
         d = _lock(conn, deliberation_id)
         _may_take_part(actor, d["area_id"])
+        try:
+            if body is None:
+                raise ValueError("is required")
+            body = validation.text(body, max_length=COMMENT_MAX)
+        except ValueError as exc:
+            raise ValidationError({"body": str(exc)}) from None
         label = _label(actor)
         row = conn.execute(
             "INSERT INTO deliberation_comments (deliberation_id, author_id, author_role, author_label, body)"

@@ -358,6 +358,13 @@ def report_work(conn: psycopg.Connection, actor: Actor, issue_id: Any, payload: 
     """
     if not isinstance(payload, Mapping):
         raise ValidationError({"body": "must be a JSON object"})
+    with conn.transaction():
+        issue = issues.load(conn, issue_id)
+        permissions.require(actor, "party.report_work", issue)
+        return _report_work(conn, actor, issue, payload)
+
+
+def _report_work(conn, actor: Actor, issue: issues.Issue, payload: Mapping[str, Any]) -> dict:
     errors = Errors()
     for name in sorted(set(payload) - REPORT_FIELDS):
         errors.add(name, "is not a field of a work report")
@@ -380,8 +387,7 @@ def report_work(conn: psycopg.Connection, actor: Actor, issue_id: Any, payload: 
         errors.add("version", "is required to move the issue")
     errors.raise_if_any()
     with conn.transaction():
-        issue = issues.load(conn, issue_id)
-        permissions.require(actor, "party.report_work", issue)
+        issue = issues.load(conn, issue.id)
         if issue.status not in ("assigned", "in_progress"):
             raise WorkNotExpected(issue.status)
         data = {"party_id": issue.assigned_party_id, **numbers}

@@ -76,6 +76,47 @@ def allowed(action: str, role: str, obj: str) -> bool:
     return obj in ALLOWS[kind]
 
 
+# Objects some endpoints need, made once per matrix world: placeholder name -> make(conn, world) -> id.
+# A JSON body's string that is exactly "{name}" becomes the id itself (an integer).
+WORLD_OBJECTS: dict = {}
+
+
+def _deliberation(area: str):
+    def make(conn, world):
+        area_id = getattr(world, area)
+        issue_id = world.issue_in if area == "area_in" else world.issue_out
+        did = conn.execute(
+            "INSERT INTO deliberations (area_id, title, opened_by_label, place, meeting_at, votes_open_at, votes_close_at)"
+            " SELECT %s, 'matrix', 'matrix', ST_PointOnSurface(geom), now() + interval '2 days', now() - interval '1 hour',"
+            " now() + interval '1 day' FROM areas WHERE id = %s RETURNING id", (area_id, area_id)).fetchone()[0]
+        conn.execute("INSERT INTO deliberation_options (deliberation_id, position, label) VALUES (%s, 1, 'a'), (%s, 2, 'b')",
+                     (did, did))
+        conn.execute("INSERT INTO deliberation_issues (deliberation_id, issue_id) VALUES (%s, %s)", (did, issue_id))
+        return did
+    return make
+
+
+def _group(area: str):
+    def make(conn, world):
+        return conn.execute("INSERT INTO parties (kind, name, area_id, capabilities) VALUES ('volunteer_group', %s, %s,"
+                            " '{litter}') RETURNING id", (f"matrix {area} {world.tag}", getattr(world, area))).fetchone()[0]
+    return make
+
+
+def _issue_assigned_to_volunteers(conn, world):
+    """An issue (far from every staff area) assigned to the matrix volunteer's group."""
+    party = conn.execute("SELECT party_id FROM users WHERE id = %s", (world.users["volunteer"],)).fetchone()[0]
+    return conn.execute(
+        "INSERT INTO issues (category, title, description, geom, area_id, status, version, due_at, assigned_party_id)"
+        " SELECT 'litter', 't', 'd', geom, area_id, 'assigned', 3, now(), %s FROM issues WHERE id = %s RETURNING id",
+        (party, world.issue_out)).fetchone()[0]
+
+
+WORLD_OBJECTS.update(deliberation_in=_deliberation("area_in"), deliberation_out=_deliberation("area_out"),
+                     group_in=_group("area_in"), group_out=_group("area_out"),
+                     issue_assigned=_issue_assigned_to_volunteers)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One protected route, the action it checks and the statuses it answers."""
@@ -162,4 +203,40 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/api/walkabouts/0", "walkabout.plan", ok=404),
     Endpoint("GET", "/walkabouts/0.gpx", "walkabout.plan", ok=404),
     Endpoint("POST", "/api/walkabouts/0/stops/1/visit", "walkabout.record_visit", ok=404, json={"outcome": "visited"}),
+    # Deliberations and volunteer groups (webmap/deliberations.py, webmap/groups.py): every allowed request is
+    # refused after the permission check (a bad field, a stale version), so nothing changes between roles.
+    Endpoint("POST", "/deliberations", "deliberation.manage", obj="in_area", page=True, ok=400,
+             form={"area_id": "{area_in}", "title": "matrix", "options": "only one"}),
+    Endpoint("POST", "/deliberations", "deliberation.manage", obj="out_of_area", page=True, ok=400,
+             form={"area_id": "{area_out}", "title": "matrix", "options": "only one"}),
+    Endpoint("POST", "/api/deliberations", "deliberation.manage", obj="in_area", ok=400,
+             json={"area_id": "{area_in}", "title": "matrix", "options": ["only one"]}),
+    Endpoint("POST", "/api/deliberations", "deliberation.manage", obj="out_of_area", ok=400,
+             json={"area_id": "{area_out}", "title": "matrix", "options": ["only one"]}),
+    Endpoint("POST", "/api/deliberations/{deliberation_in}/votes", "deliberation.vote", obj="in_area", ok=400,
+             json={"option_id": 2**62}),
+    Endpoint("POST", "/api/deliberations/{deliberation_out}/votes", "deliberation.vote", obj="out_of_area", ok=400,
+             json={"option_id": 2**62}),
+    Endpoint("POST", "/api/deliberations/{deliberation_in}/comments", "deliberation.vote", obj="in_area", ok=400,
+             json={"body": " "}),
+    Endpoint("POST", "/api/deliberations/{deliberation_out}/comments", "deliberation.vote", obj="out_of_area", ok=400,
+             json={"body": " "}),
+    Endpoint("POST", "/api/deliberations/{deliberation_in}/record", "deliberation.manage", obj="in_area", ok=400,
+             json={"attendance": -1}),
+    Endpoint("POST", "/api/deliberations/{deliberation_out}/record", "deliberation.manage", obj="out_of_area", ok=400,
+             json={"attendance": -1}),
+    Endpoint("POST", "/groups", "party.manage", obj="in_area", page=True, ok=400, form={"area_id": "{area_in}", "name": " "}),
+    Endpoint("POST", "/api/groups", "party.manage", obj="in_area", ok=400, json={"area_id": "{area_in}", "name": " "}),
+    Endpoint("POST", "/api/groups", "party.manage", obj="out_of_area", ok=400,
+             json={"area_id": "{area_out}", "name": " "}),
+    Endpoint("POST", "/api/groups/{group_in}/members", "party.manage", obj="in_area", ok=400,
+             json={"user": "nobody-{n}"}),
+    Endpoint("POST", "/api/groups/{group_out}/members", "party.manage", obj="out_of_area", ok=400,
+             json={"user": "nobody-{n}"}),
+    Endpoint("POST", "/api/groups/{group_in}/issues", "issue.assign", obj="in_area", ok=409,
+             json={"issue_id": "{issue_in}", "version": 99}),
+    Endpoint("POST", "/api/issues/{issue_in}/work-reports", "party.report_work", obj="in_area", ok=400,
+             json={"note": " "}),
+    Endpoint("POST", "/api/issues/{issue_assigned}/work-reports", "party.report_work", obj="assigned", ok=400,
+             json={"note": " "}),
 ]

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 import helpers
-from authz_matrix import ENDPOINTS, EXPECTED, OBJECTS, ROLES, Endpoint, allowed
+from authz_matrix import ENDPOINTS, EXPECTED, OBJECTS, ROLES, WORLD_OBJECTS, Endpoint, allowed
 from geodata import permissions, tokens
 from geodata.permissions import Actor
 from webmap import create_app
@@ -123,6 +123,8 @@ class MatrixWorld:
         self.comment_out = conn.execute(
             "INSERT INTO comments (issue_id, author_label, body) VALUES (%s, 'anonymous', 'matrix') RETURNING id",
             (self.issue_out,)).fetchone()[0]
+        # Objects the endpoints of other modules need ({name} placeholders), made by authz_matrix.WORLD_OBJECTS.
+        self.objects = {name: make(conn, self) for name, make in WORLD_OBJECTS.items()}
         self.audit_start = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
         self.serial = itertools.count(1)
         self.sessions, self.csrf, self.tokens = {}, {}, {}
@@ -141,7 +143,20 @@ class MatrixWorld:
         return text.format(area_in=self.area_in, area_out=self.area_out, user_id=self.user_id,
                            token_id=self.token_id, username=self.username, n=n,
                            issue_in=getattr(self, "issue_in", ""), issue_out=getattr(self, "issue_out", ""),
-                           comment_out=getattr(self, "comment_out", ""))
+                           comment_out=getattr(self, "comment_out", ""), **getattr(self, "objects", {}))
+
+    def fill_json(self, value, n: int):
+        """A JSON body with its placeholders filled: a string that is one placeholder becomes the value itself."""
+        if isinstance(value, dict):
+            return {k: self.fill_json(v, n) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.fill_json(v, n) for v in value]
+        if isinstance(value, str):
+            whole = value[1:-1] if value.startswith("{") and value.endswith("}") else None
+            if whole in self.objects or whole in ("area_in", "area_out", "issue_in", "issue_out"):
+                return self.objects[whole] if whole in self.objects else getattr(self, whole)
+            return self.fill(value, n)
+        return value
 
     def request(self, endpoint: Endpoint, role: str, way: str):
         n = next(self.serial)
@@ -160,7 +175,7 @@ class MatrixWorld:
             if role != "anonymous":
                 kwargs["headers"].update(self.tokens[role])
         if endpoint.json is not None:
-            kwargs["json"] = endpoint.json
+            kwargs["json"] = self.fill_json(endpoint.json, n)
         elif endpoint.method != "GET":
             kwargs["data"] = form
         return client.open(path, method=endpoint.method, **kwargs)

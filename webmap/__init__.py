@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import walkabouts
     from webmap import report_pages
     from webmap import dashboard
+    from webmap import deliberations, groups
 
     i18n.init_app(app)
     db.init_app(app)
@@ -64,6 +65,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(walkabouts.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(deliberations.bp)
+    app.register_blueprint(groups.bp)
     return app
 
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 from geodata import accounts, areas, idempotency, issues, permissions, tokens, validation
 from geodata import display, tiles
 from geodata import open311
+from geodata import deliberations, groups
 from geodata import tour, walkabouts
 from geodata import hotspots
 
@@ -57,6 +58,19 @@ DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     issues.IssueClosed: Mapping(422, "issue_closed"),
     idempotency.IdempotencyKeyReused: Mapping(422, "idempotency_key_reused"),
     open311.InvalidApiKey: Mapping(403, "invalid_api_key"),
+    # Deliberations: a vote the deliberation's state refuses is a conflict (409, the code says which); a voter
+    # from another community is 403 (a PermissionDenied), nobody signed in 401.
+    deliberations.DeliberationNotFound: Mapping(404, "not_found"),
+    deliberations.ActionNotFound: Mapping(404, "not_found"),
+    deliberations.VotingNotOpenYet: Mapping(409, "voting_not_open"),
+    deliberations.VotingClosed: Mapping(409, "voting_closed"),
+    deliberations.AlreadyVoted: Mapping(409, "already_voted"),
+    deliberations.NotOfThisCommunity: Mapping(403, "not_of_this_community"),
+    deliberations.AlreadyRecorded: Mapping(409, "already_recorded"),
+    groups.GroupNotFound: Mapping(404, "not_found"),
+    groups.AlreadyInAGroup: Mapping(409, "already_in_a_group"),
+    groups.GroupCannotHandle: Mapping(422, "group_cannot_handle"),
+    groups.WorkNotExpected: Mapping(422, "work_not_expected"),
     open311.UnknownService: Mapping(404, "unknown_service"),
     walkabouts.InvalidPolygon: Mapping(400, "invalid_polygon"),
     walkabouts.PolygonTooLarge: Mapping(400, "polygon_too_large"),
