@@ -15,10 +15,14 @@ of failed requests are never stored: nothing was created, so a retry simply runs
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
+import os
+import random
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,8 +34,14 @@ from geodata.validation import ValidationError
 
 log = logging.getLogger(__name__)
 
-# How long a key is remembered. Past this a reused key is a new request (as with common payment APIs).
+# How long a key is remembered. Past this a reused key is a new request (as with common payment APIs), and
+# the stored answer is deleted: it may hold an anonymous reporter's private token.
 TTL = timedelta(hours=24)
+TTL_ENV = "IDEMPOTENCY_TTL_HOURS"
+# One claim in this many also deletes expired keys (a bounded batch, skipping rows others hold), so the
+# table stays small without a scheduler; `python -m geodata.idempotency purge` does the same on demand.
+PURGE_EVERY = 64
+PURGE_BATCH = 1000
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -61,6 +71,20 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def ttl() -> timedelta:
+    """How long keys are kept: IDEMPOTENCY_TTL_HOURS (hours, may be fractional), else 24 hours."""
+    value = os.environ.get(TTL_ENV)
+    if not value:
+        return TTL
+    try:
+        hours = float(value)
+    except ValueError:
+        raise ValueError(f"{TTL_ENV} must be a number of hours, not {value!r}") from None
+    if not 0 < hours < 24 * 366:
+        raise ValueError(f"{TTL_ENV} must be more than 0 and less than a year of hours")
+    return timedelta(hours=hours)
+
+
 def check_key(key: str) -> str:
     if not isinstance(key, str) or not _KEY.match(key):
         raise ValidationError({HEADER: "must be 1 to 255 visible ASCII characters"})
@@ -74,10 +98,12 @@ def claim(conn: psycopg.Connection, scope: str, key: str, fp: str) -> StoredResp
         "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES (%s, %s, %s)"
         " ON CONFLICT (scope, key) DO NOTHING RETURNING 1", (scope, key, fp)).fetchone()
     if inserted:
+        if random.randrange(PURGE_EVERY) == 0:
+            purge(conn, batch=PURGE_BATCH)
         return None
     row = conn.execute(
         "SELECT fingerprint, status, body, headers, created_at < now() - %s FROM idempotency_keys"
-        " WHERE scope = %s AND key = %s FOR UPDATE", (TTL, scope, key)).fetchone()
+        " WHERE scope = %s AND key = %s FOR UPDATE", (ttl(), scope, key)).fetchone()
     if row is None:
         # Purged between the two statements: take it afresh.
         return claim(conn, scope, key, fp)
@@ -101,6 +127,47 @@ def complete(conn: psycopg.Connection, scope: str, key: str, status: int, body: 
                  (status, Jsonb(body), Jsonb(headers or {}), scope, key))
 
 
-def purge(conn: psycopg.Connection, older_than: timedelta = TTL) -> int:
-    """Forget keys older than the TTL (the stored answers may hold a reporter's private token)."""
-    return conn.execute("DELETE FROM idempotency_keys WHERE created_at < now() - %s", (older_than,)).rowcount
+_PURGE = """
+DELETE FROM idempotency_keys WHERE (scope, key) IN (
+    SELECT scope, key FROM idempotency_keys WHERE created_at < now() - %(age)s
+    ORDER BY created_at LIMIT %(batch)s
+    -- Rows a running request holds are left for the next purge instead of waiting on them.
+    FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+def purge(conn: psycopg.Connection, older_than: timedelta | None = None, *, batch: int | None = None) -> int:
+    """Forget keys older than the TTL (the stored answers may hold a reporter's private token); returns how
+    many. batch bounds one call (the opportunistic purge inside a request); None deletes them all."""
+    age = ttl() if older_than is None else older_than
+    deleted = conn.execute(_PURGE, {"age": age, "batch": batch}).rowcount
+    if deleted:
+        log.info("purged %d idempotency keys older than %s", deleted, age)
+    return deleted
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m geodata.idempotency purge [--older-than-hours H]"""
+    from geodata import db
+
+    parser = argparse.ArgumentParser(prog="python -m geodata.idempotency",
+                                     description="Idempotency keys: delete the expired ones.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("purge", help=f"delete keys older than the TTL ({TTL_ENV}, default 24 hours)")
+    cmd.add_argument("--older-than-hours", type=float, help="instead of the TTL")
+    args = parser.parse_args(argv)
+    try:
+        age = ttl() if args.older_than_hours is None else timedelta(hours=args.older_than_hours)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if age <= timedelta(0):
+        parser.error("--older-than-hours must be more than 0")
+    with db.connect(autocommit=True) as conn:
+        deleted = purge(conn, age)
+    print(f"deleted {deleted} idempotency keys older than {age}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -949,7 +949,10 @@ def assign(conn: psycopg.Connection, actor: Actor, issue_id: int, party_id: int,
             raise ValidationError({"party_id": str(exc)}) from None
         _check_party(conn, party_id)
         if note is not None:
-            note = validation.text(note, max_length=NOTE_MAX, min_length=0) or None
+            try:
+                note = validation.text(note, max_length=NOTE_MAX, min_length=0) or None
+            except ValueError as exc:
+                raise ValidationError({"note": str(exc)}) from None
         conn.execute(_UPDATE_PARTY, {"id": issue.id, "version": version, "party_id": party_id})
         data = {"party_id": party_id, "previous_party_id": issue.assigned_party_id}
         _event(conn, actor, issue, "assigned", from_status=issue.status, to_status=issue.status, note=note,

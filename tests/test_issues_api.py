@@ -241,6 +241,53 @@ def test_transitions_over_http(world, client):
     assert issues.load(world.conn, issue_id) == issue
 
 
+def test_assignment_over_http_assigns_and_hands_over(world, client):
+    from helpers import token_headers
+
+    issue_id = world.canonical
+    url = f"/api/issues/{issue_id}/assignment"
+    staff = token_headers(world.conn, world.users["social_worker"])
+    volunteer = token_headers(world.conn, world.users["volunteer"])
+    # Only from "confirmed" (the drawn edge) or "assigned" (a change of hands).
+    _error(client.post(url, json={"party_id": world.party, "version": 1}, headers=staff), 422,
+           "transition_not_allowed")
+    issue = world.walk(issue_id, "confirmed")
+    _error(client.post(url, json={"party_id": world.party, "version": issue.version}), 401,
+           "authentication_required")
+    for body, field in (({"party_id": world.party}, "version"), ({"version": issue.version}, "party_id"),
+                        ({"party_id": "1", "version": issue.version}, "party_id"),
+                        ({"party_id": world.party, "version": issue.version, "note": "x" * 4001}, "note"),
+                        ({"party_id": 999999, "version": issue.version}, "party_id"),
+                        ({"party_id": world.party, "version": issue.version, "to": "assigned"}, "to")):
+        assert field in _error(client.post(url, json=body, headers=staff), 400)["fields"], body
+    _error(client.post(url, json={"party_id": world.party, "version": issue.version}, headers=volunteer), 403)
+    assert issues.load(world.conn, issue_id) == issue
+
+    resp = client.post(url, json={"party_id": world.party, "version": issue.version}, headers=staff)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    props = resp.get_json()["properties"]
+    assert (props["status"], props["assigned_party_id"], props["version"]) == ("assigned", world.party,
+                                                                              issue.version + 1)
+    # The same request again is stale; the current version hands the issue to another party.
+    _error(client.post(url, json={"party_id": world.other_party, "version": issue.version}, headers=staff), 409,
+           "version_conflict")
+    resp = client.post(url, json={"party_id": world.other_party, "version": props["version"], "note": "换人"},
+                       headers=staff)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    again = resp.get_json()["properties"]
+    assert (again["status"], again["assigned_party_id"], again["version"]) == ("assigned", world.other_party,
+                                                                              props["version"] + 1)
+    last = again["history"][-1]
+    assert (last["kind"], last["note"], last["data"]) == ("assigned", "换人", {
+        "party_id": world.other_party, "previous_party_id": world.party})
+    # Once work has started the issue is not handed over here.
+    world.walk(issue_id, "in_progress")
+    _error(client.post(url, json={"party_id": world.party, "version": again["version"] + 1}, headers=staff), 422,
+           "transition_not_allowed")
+    _error(client.post("/api/issues/999999/assignment", json={"party_id": world.party, "version": 1},
+                       headers=staff), 404)
+
+
 def test_reporter_closes_over_http_with_the_private_token(world, client):
     created = client.post("/api/issues", json=REPORT).get_json()
     issue_id, token = created["id"], created["private_token"]

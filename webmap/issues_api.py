@@ -234,6 +234,24 @@ def transition_issue(issue_id: int):
     return _response(feature, 200, None, GEOJSON)
 
 
+ASSIGNMENT_FIELDS = {"party_id", "version", "note"}
+
+
+@bp.post("/issues/<int:issue_id>/assignment")
+def assign_issue(issue_id: int):
+    """Give an issue to a party {party_id, version, note?}: a confirmed one becomes assigned, an assigned one
+    (not yet started) changes hands without changing status."""
+    body = json_object(allowed=ASSIGNMENT_FIELDS)
+    if "party_id" not in body or "version" not in body:
+        raise ValidationError({name: "is required" for name in ("party_id", "version") if name not in body})
+    actor = auth.current_actor()
+    with db.get_conn() as conn, conn.transaction():
+        actor = with_reporter_token(conn, actor)
+        issues.assign(conn, actor, issue_id, body["party_id"], body["version"], body.get("note"))
+        feature = issues.get(conn, issue_id, actor)
+    return _response(feature, 200, None, GEOJSON)
+
+
 @bp.post("/issues/<int:issue_id>/supports")
 def support_issue(issue_id: int):
     """"Me too". 201 the first time for this account or client, 200 (nothing changed) after that."""
