@@ -180,6 +180,10 @@ ENDPOINTS: list[Endpoint] = [
              json={"to": "assigned", "version": 2, "party_id": 2**62}),
     Endpoint("POST", "/api/issues/{issue_out}/transitions", "issue.assign", obj="out_of_area", ok=400,
              json={"to": "assigned", "version": 2, "party_id": 2**62}),
+    Endpoint("POST", "/api/issues/{issue_in}/assignment", "issue.assign", obj="in_area", ok=400,
+             json={"party_id": 2**62, "version": 2}),
+    Endpoint("POST", "/api/issues/{issue_out}/assignment", "issue.assign", obj="out_of_area", ok=400,
+             json={"party_id": 2**62, "version": 2}),
     # Out of area only: the test below expects only the admin's requests to leave audit entries.
     Endpoint("POST", "/api/comments/{comment_out}/hide", "comment.hide", obj="out_of_area", json={}),
     # The dashboard (webmap/dashboard.py): staff of the area, admins everywhere.
