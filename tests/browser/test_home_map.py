@@ -44,3 +44,34 @@ def test_home_map_fits_a_phone_without_sideways_scrolling(demo_areas, phone):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     phone.screenshot("home-phone")
     assert phone.external == []
+
+
+def test_no_request_from_the_home_page_leaves_the_machine_except_basemap_tiles(demo_areas, desktop):
+    from urllib.parse import urlsplit
+
+    from geodata import issues
+    from geodata.permissions import Actor
+    from tests.browser.conftest import BASEMAP_HOST
+
+    conn = demo_areas
+    lon, lat = conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM areas"
+                            " WHERE level = 'community' ORDER BY code LIMIT 1) s").fetchone()
+    issues.report(conn, Actor(), {"lon": lon, "lat": lat, "category": "litter", "description": "requests test"})
+    page = desktop.page
+    # Everything the browser context asks for, including requests of workers and other frames.
+    seen = []
+    page.context.on("request", lambda req: seen.append(req.url))
+    page.goto(desktop.base + "/")
+    page.wait_for_function("(() => { var d = window.liveMap && window.liveMap.drawn();"
+                           " return d && d.issues.length + d.clustered >= 1; })()", timeout=15000)
+    # Use the map a little: a filter, a zoom, the language switch.
+    page.locator(".lm-filters select[name=category]").select_option("litter")
+    page.locator(".leaflet-control-zoom-in").click()
+    page.locator("a.lang-switch").click()
+    page.wait_for_function("window.liveMap && document.documentElement.lang === 'en'", timeout=15000)
+    page.wait_for_timeout(500)
+    hosts = {urlsplit(u).hostname for u in seen + desktop.requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")}
+    assert hosts <= {"127.0.0.1", BASEMAP_HOST}, hosts
+    assert any(urlsplit(u).hostname == BASEMAP_HOST for u in seen)  # basemap tiles were asked for (and allowed)
+    assert any("/tiles/issues/" in u for u in seen) and any("/assets/leaflet/" in u for u in seen)
+    assert desktop.external == []

@@ -99,8 +99,10 @@ def test_a_popup_shows_the_issue_and_user_text_only_as_text(demo_areas, desktop)
     assert popup.locator("img, script").count() == 0
     assert page.evaluate("window.__pwned") is None
     text = popup.inner_text()
-    assert "Street light" in text or "路灯" in text
-    assert "Reported" in text  # the status label
+    # The page is in Chinese (the browser asks for zh-CN): the category's Chinese name, the status's label.
+    assert popup.locator(".lm-category .lm-value").inner_text() == "路灯损坏"
+    assert popup.locator(".lm-status .lm-value").inner_text() == "新报告"
+    assert "报告于" in text and "Reported" not in text
     assert popup.locator(".lm-supports .lm-value").inner_text() == "1"
     assert popup.locator(".lm-age .lm-value").inner_text()  # e.g. "现在" / "1分钟前"
     assert popup.locator("a.lm-link").get_attribute("href") == f"/issues/{issue.id}"
@@ -173,10 +175,10 @@ def test_locate_me_without_permission_says_so_politely(demo_areas, desktop):
     center = page.evaluate("(() => { var c = window.liveMap.layer._map.getCenter(); return [c.lat, c.lng]; })()")
     page.locator(".lm-locate button").click()
     notice = page.locator(".lm-notice")
-    page.wait_for_function("document.querySelector('.lm-notice').textContent.indexOf('permission') >= 0",
+    page.wait_for_function("document.querySelector('.lm-notice').textContent.indexOf('定位权限') >= 0",
                            timeout=10000)
     assert notice.get_attribute("role") == "status"
-    assert "move the map" in notice.inner_text()
+    assert "直接拖动地图" in notice.inner_text()
     assert page.evaluate("(() => { var c = window.liveMap.layer._map.getCenter(); return [c.lat, c.lng]; })()") == center
 
 
