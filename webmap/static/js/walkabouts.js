@@ -295,7 +295,9 @@
                 if (!r.ok) {
                     var err = r.data && r.data.error;
                     var text = r.status === 409 ? labels.conflict : r.status === 422 ? labels.notAllowed : labels.failed;
-                    result.textContent = text + (err && err.message ? " (" + err.message + ")" : "");
+                    // The server's reason (English) stays at hand as a tooltip; the page speaks its own language.
+                    result.textContent = text;
+                    result.title = (err && err.message) || "";
                     result.className = "outcome bad";
                     return;
                 }
