@@ -1,8 +1,9 @@
-"""Walkabout ordering benchmark: geodata.tour.plan_tour against OR-Tools' routing solver.
+"""Walkabout ordering benchmark: geodata.tour.plan_tour against OR-Tools' routing solver, and planning time.
 
 `python -m bench.tour` runs the full comparison (50 instances of 30..150 stops, OR-Tools given 10 s each
-with guided local search, about 10 minutes); `--quick` gives OR-Tools 2 s on 10 instances. `run()` returns
-the table rows (full mode by default) for `bench/__main__.py`; `TITLE` and `HEADER` go with them.
+with guided local search, about 10 minutes) and times planning 150 stops; `--quick` gives OR-Tools 2 s on
+10 instances; `--city` adds the whole walkabouts.plan() (selection in the 1,000,000-issue synthetic city,
+ordering, storing) for 150 stops. `tables()` is what `make bench` prints; `run()` returns the gap rows.
 """
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ HEADER = ("planner", "instances", "median gap %", "mean gap %", "max gap %", "sh
           "median s", "max s", "max s at 150 stops", "OR-Tools s per instance")
 
 
-def instances(count: int, seed: int = SEED) -> list[tuple[tuple[float, float], list[tuple[float, float]]]]:
-    """`count` (start, stops) instances, sizes spread evenly over 30..150, over a 2 km square community.
+def instances(count: int, seed: int = SEED, size: int | None = None
+              ) -> list[tuple[tuple[float, float], list[tuple[float, float]]]]:
+    """`count` (start, stops) instances, sizes spread evenly over 30..150 (or all of `size`), over a 2 km
+    square community.
 
     Open issues cluster (a compound's stairwells, a market street), so 40 % of the stops fall in 3 to 6
     Gaussian clusters of 60 m; the rest are uniform. The start (the community office) is uniform too.
@@ -39,7 +42,7 @@ def instances(count: int, seed: int = SEED) -> list[tuple[tuple[float, float], l
     m_per_deg_lon = m_per_deg_lat * np.cos(np.radians(CENTRE[1]))
     out = []
     for i in range(count):
-        n = 30 + round(120 * i / max(1, count - 1))
+        n = size or 30 + round(120 * i / max(1, count - 1))
         n_clustered = int(0.4 * n)
         centres = rng.uniform(-SIDE_M / 2, SIDE_M / 2, size=(int(rng.integers(3, 7)), 2))
         clustered = centres[rng.integers(0, len(centres), n_clustered)] + rng.normal(0, 60, (n_clustered, 2))
@@ -116,15 +119,98 @@ def run(quick: bool = False, *, instances_n: int | None = None, ortools_s: float
     ]
 
 
+PLAN_TITLE = "Walkabout planning time for 150 stops (target <= 1 s)"
+PLAN_HEADER = ("what", "runs", "median s", "max s", "median tour km")
+PLAN_RUNS = 10
+
+
+def planning_rows(quick: bool = False, city_url: str | None = None) -> list[tuple]:
+    """Wall time of planning 150 stops: plan_tour alone (default budget and local search only) on instances of
+    exactly 150 stops, and, with city_url, geodata.walkabouts.plan() end to end in the synthetic city."""
+    runs = 3 if quick else PLAN_RUNS
+    cases = instances(runs, seed=SEED + 1, size=150)
+    rows = []
+    for label, budget in ((f"plan_tour, time_budget_s={tour.DEFAULT_TIME_BUDGET_S:g} (default)", tour.DEFAULT_TIME_BUDGET_S),
+                          ("plan_tour, time_budget_s=0 (local search only)", 0.0)):
+        times, lengths = [], []
+        for start, stops in cases:
+            t0 = time.perf_counter()
+            planned = tour.plan_tour(start, stops, time_budget_s=budget)
+            times.append(time.perf_counter() - t0)
+            lengths.append(planned.total_m / 1000)
+        rows.append((label, len(times), statistics.median(times), max(times), statistics.median(lengths)))
+    if city_url:
+        rows.append(_city_row(city_url, 2 if quick else 5))
+    return rows
+
+
+def _city_row(city_url: str, runs: int) -> tuple:
+    """walkabouts.plan() for 150 stops in the communities of the synthetic city with the most open issues:
+    the PostGIS selection among 1,000,000 issues, the ordering and the stored walkabout (rolled back)."""
+    import psycopg
+
+    from geodata import walkabouts
+    from geodata.permissions import Actor
+
+    admin = Actor(role="admin", user_id=None, username="bench")
+    times, lengths, open_counts = [], [], []
+    with psycopg.connect(city_url) as conn:
+        busiest = conn.execute(
+            "SELECT area_id, count(*) FROM issues WHERE status NOT IN ('closed', 'rejected', 'duplicate')"
+            " GROUP BY area_id ORDER BY count(*) DESC LIMIT %s", (runs,)).fetchall()
+        conn.rollback()
+        for area_id, n_open in busiest:
+            t0 = time.perf_counter()
+            found = walkabouts.plan(conn, admin, {"area": area_id, "max_stops": 150}, walkabouts.Settings())
+            times.append(time.perf_counter() - t0)
+            conn.rollback()  # leave the city as it was
+            lengths.append(found["distance_m"] / 1000)
+            open_counts.append(n_open)
+    label = (f"walkabouts.plan(): select 150 of {min(open_counts)}..{max(open_counts)} open issues of a community "
+             "(1M-issue city), order, store")
+    return (label, len(times), statistics.median(times), max(times), statistics.median(lengths))
+
+
+def tables(url: str | None = None, quick: bool = False) -> list[tuple[str, tuple, list[tuple]]]:
+    """What `make bench` prints: the gap to OR-Tools, and planning time for 150 stops (url: a database of the
+    benchmark server; the synthetic city beside it is built once and reused)."""
+    city = None
+    if url:
+        import psycopg
+
+        from bench import synthetic
+
+        admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+        city = synthetic.build_city(admin, log=lambda m: print(m, file=sys.stderr))
+    return [(TITLE, HEADER, run(quick)), (PLAN_TITLE, PLAN_HEADER, planning_rows(quick, city))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tour", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 instances, OR-Tools 2 s each")
     parser.add_argument("--instances", type=int, help="number of instances (overrides the mode)")
     parser.add_argument("--ortools-seconds", type=float, help="OR-Tools time limit per instance")
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per instance on stderr")
+    parser.add_argument("--city", action="store_true",
+                        help="also time walkabouts.plan() end to end in the synthetic city (built once if missing)")
+    parser.add_argument("--no-gap", action="store_true", help="skip the OR-Tools comparison")
     args = parser.parse_args(argv)
-    rows = run(args.quick, instances_n=args.instances, ortools_s=args.ortools_seconds, verbose=args.verbose)
-    print_table(TITLE, HEADER, rows)
+    if not args.no_gap:
+        rows = run(args.quick, instances_n=args.instances, ortools_s=args.ortools_seconds, verbose=args.verbose)
+        print_table(TITLE, HEADER, rows)
+    city = None
+    if args.city:
+        import psycopg
+
+        from bench import synthetic
+        from geodata import config, localdb
+
+        if not config.database_url():
+            localdb.cluster().start()
+        admin = config.database_url() or localdb.cluster().url("postgres")
+        admin = psycopg.conninfo.make_conninfo(admin, dbname="postgres")
+        city = synthetic.build_city(admin, log=lambda m: print(m, file=sys.stderr))
+    print_table(PLAN_TITLE, PLAN_HEADER, planning_rows(args.quick, city))
     return 0
 
 
