@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import folium
 from branca.element import MacroElement
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, format_timedelta, gettext as _, lazy_gettext, pgettext
+from flask_babel import format_datetime, format_timedelta, gettext as _, lazy_gettext
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
@@ -174,7 +174,7 @@ def _number(text: str | None, low: float, high: float) -> tuple[float | str | No
         return text, say(str(exc))
 
 
-def _report_page(form: dict, problems: dict, status: int = 200):
+def _report_page(form: dict, problems: dict):
     crs = basemap_crs()
     preselected = None
     lat, lat_problem = _number(form.get("lat"), -90, 90)
@@ -217,7 +217,7 @@ def _report_page(form: dict, problems: dict, status: int = 200):
                            idempotency_key=form.get("idempotency_key") or secrets.token_urlsafe(18),
                            limits={"title": issues.TITLE_MAX, "description": issues.DESCRIPTION_MAX,
                                    "contact": issues.CONTACT_MAX},
-                           **map_parts(m)), status
+                           **map_parts(m))
 
 
 @bp.get("/report")

@@ -65,12 +65,10 @@ def test_the_reporters_private_link_confirms_the_fix_with_a_rating(demo_areas, p
     conn = demo_areas
     reported = _report(conn)
     admin = Actor(role="admin", user_id=make_user(conn, "admin"), username="admin-y")
+    party = conn.execute("INSERT INTO parties (kind, name) VALUES ('government', '街道城管') RETURNING id").fetchone()[0]
     version = 1
-    for to, extra in (("confirmed", {}), ("in_progress", None), ("resolved", {})):
-        if to == "in_progress":
-            party = conn.execute("INSERT INTO parties (kind, name) VALUES ('government', '街道城管') RETURNING id").fetchone()[0]
-            version = issues.transition(conn, admin, reported.issue.id, "assigned", version, party_id=party).version
-        version = issues.transition(conn, admin, reported.issue.id, to, version).version
+    for to, extra in (("confirmed", {}), ("assigned", {"party_id": party}), ("in_progress", {}), ("resolved", {})):
+        version = issues.transition(conn, admin, reported.issue.id, to, version, **extra).version
     page = phone.page
     page.goto(f"{phone.base}/issues/{reported.issue.id}")
     assert page.locator("#confirm").count() == 0  # not without the private link

@@ -145,3 +145,22 @@ def test_on_a_gcj02_basemap_the_pin_is_shifted_and_the_form_gets_wgs84(demo_area
                            timeout=5000)
     assert float(page.input_value("#lon")) == pytest.approx(lon - 0.0002, abs=2e-5)
     assert rec.external == []
+
+
+def test_the_form_is_reachable_by_keyboard(demo_areas, desktop):
+    page = _open_report(desktop)
+    reached = []
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("(() => { var e = document.activeElement;"
+                                     " return e.id || e.name || e.className || e.tagName; })()"))
+        if reached[-1] == "primary rp-submit":
+            break
+    wanted = ["use-location", "lat", "lon", "category", "description", "title", "contact", "primary rp-submit"]
+    positions = [reached.index(name) for name in wanted]
+    assert positions == sorted(positions), reached
+    # A category is chosen from the keyboard, and the map is one stop on the way.
+    assert any("leaflet-container" in str(name) for name in reached), reached
+    page.focus('input[name="category"]')
+    page.keyboard.press("Space")
+    assert page.evaluate("document.querySelector('input[name=category]:checked') !== null")
