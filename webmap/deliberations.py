@@ -99,7 +99,9 @@ def _from_local(text: str | None):
     except ValueError:
         return text
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=get_timezone())
+        zone = get_timezone()
+        # pytz zones must localize (replace() would pick the zone's first, local-mean-time offset).
+        moment = zone.localize(moment) if hasattr(zone, "localize") else moment.replace(tzinfo=zone)
     return moment.astimezone(timezone.utc)
 
 
