@@ -214,3 +214,18 @@ def test_dates_are_formatted_for_the_language(admin_client, database_url):
     # 05:06:07 UTC is 13:06:07 in Beijing (TIMEZONE, default Asia/Shanghai).
     assert "2099年3月4日 13:06:07" in zh
     assert "Mar 4, 2099, 1:06:07" in en
+
+
+def test_error_pages_are_the_sites_own_in_the_readers_language(app):
+    client = app.test_client()
+    zh = client.get("/no-such-page", headers={"Accept-Language": "zh"})
+    en = client.get("/no-such-page", headers={"Accept-Language": "en"})
+    assert zh.status_code == en.status_code == 404
+    assert "页面不存在" in zh.get_data(as_text=True) and '<html lang="zh-CN"' in zh.get_data(as_text=True)
+    assert "Page not found" in en.get_data(as_text=True) and "返回地图" not in en.get_data(as_text=True)
+    # The API keeps its JSON errors.
+    assert client.get("/api/no-such-thing").mimetype == "application/json"
+    # A refused form says why in the page's language, with the technical reason beside it.
+    refused = client.post("/login", data={"username": "x"}, headers={"Accept-Language": "zh"})
+    assert refused.status_code == 400 and "无法处理此请求" in refused.get_data(as_text=True)
+    assert "CSRF" in refused.get_data(as_text=True)

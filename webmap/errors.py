@@ -118,9 +118,18 @@ def _mapping_for(exc: BaseException) -> Mapping | None:
     return None
 
 
+def _page_error(exc: HTTPException):
+    # Redirects (e.g. a missing trailing slash) are HTTPExceptions too, and stay what they are.
+    if exc.code is None or exc.code < 400 or exc.response is not None:
+        return exc
+    from webmap import pages  # the page side (templates, folium) only when a page fails
+
+    return pages.error_page(exc)
+
+
 def _http_error(exc: HTTPException):
     if not _wants_json():
-        return exc
+        return _page_error(exc)
     code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
     message = exc.description or exc.name or ""
     for cls in type(exc).__mro__:
@@ -141,7 +150,7 @@ def _any_error(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json():
             return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
-        return InternalServerError()
+        return _page_error(InternalServerError())
     if mapping.status >= 500:
         log.warning("%s on %s %s: %s", mapping.code, request.method, request.path, exc)
     message = mapping.message or str(exc)
@@ -149,4 +158,4 @@ def _any_error(exc: Exception):
     if _wants_json():
         return error_response(mapping.status, mapping.code, message, fields)
     page_error = default_exceptions.get(mapping.status, InternalServerError)
-    return page_error(description=message)
+    return _page_error(page_error(description=message))

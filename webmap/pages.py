@@ -220,3 +220,38 @@ def index():
         map_html=root.html.render(),
         map_script=root.script.render(),
     )
+
+
+# What an error page says, by status; anything else is said as its nearest class (4xx or 5xx).
+ERROR_TEXTS = {
+    400: (N_("This request could not be handled"), N_("Something in the request was missing or wrong.")),
+    401: (N_("Please sign in"), N_("This page is for signed-in users.")),
+    403: (N_("Not allowed"), N_("Your account may not see or do this.")),
+    404: (N_("Page not found"), N_("There is nothing at this address. It may have been mistyped or removed.")),
+    405: (N_("This request could not be handled"), N_("This address does not take this kind of request.")),
+    409: (N_("Changed in the meantime"), N_("Someone changed this in the meantime: reload the page and try again.")),
+    413: (N_("Too large"), N_("What was sent is too large.")),
+    422: (N_("This request could not be handled"), N_("This step is not possible right now.")),
+    429: (N_("Too many requests"), N_("Please wait a little and try again.")),
+    500: (N_("Something went wrong"), N_("Something went wrong on our side; it has been logged.")),
+    503: (N_("Not available right now"), N_("The service is not available right now; please try again shortly.")),
+}
+
+
+def error_page(exc):
+    """An HTTP error as the site's own page in the reader's language (webmap.errors calls this for pages)."""
+    status = exc.code or 500
+    title, text = ERROR_TEXTS.get(status) or ERROR_TEXTS[500 if status >= 500 else 400]
+    # The technical reason (English, e.g. "The CSRF token is missing.") helps whoever reports the problem;
+    # server errors keep theirs in the log.
+    detail = exc.description if status < 500 and exc.description != type(exc).description else None
+    try:
+        body = render_template("error.html", status=status, title=gettext(title), text=gettext(text), detail=detail)
+    except Exception:  # noqa: BLE001 - e.g. the database is down and the header cannot be drawn: plain page
+        return exc
+    resp = current_app.response_class(body, status=status, mimetype="text/html")
+    # Keep Allow (405), Retry-After (429, 503) and the like, not werkzeug's content type.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            resp.headers[name] = value
+    return resp
