@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -360,7 +360,8 @@ def plan(conn: psycopg.Connection, actor: Actor, payload: Any, settings: Setting
             try:
                 with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                     check = cur.execute(_Q["polygon"], {"geojson": geojson}).fetchone()
-            except psycopg.errors.DataException as exc:
+            except (psycopg.errors.DataException, psycopg.errors.InternalError_) as exc:
+                # PostGIS's own parse errors of GeoJSON that passed the shape check above.
                 raise InvalidPolygon(str(exc).splitlines()[0]) from None
             if not check["valid"]:
                 raise InvalidPolygon(check["reason"])
@@ -398,7 +399,7 @@ def plan(conn: psycopg.Connection, actor: Actor, payload: Any, settings: Setting
         stop_legs = planned.legs[:len(planned.order)]
         back = planned.legs[len(planned.order)] if planned.closed else None
         line = planned.line(start, [(r["lon"], r["lat"]) for r in selected])
-        # A line needs two distinct positions to be valid; a lone stop at the start still gets one.
+        # Always two positions or more (the start and at least one stop), even when they coincide.
         route = {"type": "LineString", "coordinates": [list(p) for p in line]}
         row = conn.execute(_Q["insert_walkabout"], {
             "share_token": secrets.token_urlsafe(16), "selection": "area" if req.area is not None else "polygon",

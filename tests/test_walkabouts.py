@@ -3,7 +3,6 @@ walkabout, GPX re-read with gpxpy, the share link's privacy, and the visit log w
 from __future__ import annotations
 
 import gpxpy
-import psycopg
 import pytest
 
 import helpers

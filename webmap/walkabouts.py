@@ -10,13 +10,13 @@ from datetime import datetime
 
 import folium
 import gpxpy.gpx
-from branca.element import MacroElement
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import format_datetime, gettext as _
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
 from geodata import permissions, tiles, walkabouts
+from geodata.validation import ValidationError
 from webmap import assets, auth, db, i18n
 from webmap.issues_api import json_object
 
@@ -78,8 +78,6 @@ def visit_stop(walkabout_id: int, seq: int):
     """Mark a stop {outcome: visited|confirmed|fixed|not_found, note?, version?}."""
     body = json_object(allowed=VISIT_FIELDS)
     if "outcome" not in body:
-        from geodata.validation import ValidationError
-
         raise ValidationError({"outcome": "is required"})
     actor = auth.current_actor()
     with db.get_conn() as conn:
@@ -276,7 +274,7 @@ def walk_page(token: str):
         categories = tiles.categories(conn)
     english = i18n.language() == "en"
     category_names = {c["code"]: (c["name_en"] if english and c["name_en"] else c["name"]) for c in categories}
-    planned_at = format_datetime(datetime.fromisoformat(found["created_at"].replace("Z", "+00:00")), "short")
+    planned_at = format_datetime(datetime.fromisoformat(found["created_at"]), "short")
     gpx_url = url_for("walkabouts.gpx_by_token", token=token)
     return render_template("walkabouts_walk.html", w=shown, staff=staff, labels=_labels(), gpx_url=gpx_url,
                            share_url=url_for("walkabouts.walk_page", token=token, _external=True),
