@@ -123,7 +123,8 @@ class RecordedPage:
         self.base = base
         self.requests: list[str] = []
         self.console_errors: list[str] = []
-        page.on("request", lambda req: self.requests.append(req.url))
+        # On the context, so requests of workers and other pages or frames it opens are recorded too.
+        page.context.on("request", lambda req: self.requests.append(req.url))
         page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
 
     @property

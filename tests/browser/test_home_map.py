@@ -58,9 +58,7 @@ def test_no_request_from_the_home_page_leaves_the_machine_except_basemap_tiles(d
                             " WHERE level = 'community' ORDER BY code LIMIT 1) s").fetchone()
     issues.report(conn, Actor(), {"lon": lon, "lat": lat, "category": "litter", "description": "requests test"})
     page = desktop.page
-    # Everything the browser context asks for, including requests of workers and other frames.
-    seen = []
-    page.context.on("request", lambda req: seen.append(req.url))
+    seen = desktop.requests  # everything the browser context asks for, workers and frames included
     page.goto(desktop.base + "/")
     page.wait_for_function("(() => { var d = window.liveMap && window.liveMap.drawn();"
                            " return d && d.issues.length + d.clustered >= 1; })()", timeout=15000)
@@ -70,7 +68,7 @@ def test_no_request_from_the_home_page_leaves_the_machine_except_basemap_tiles(d
     page.locator("a.lang-switch").click()
     page.wait_for_function("window.liveMap && document.documentElement.lang === 'en'", timeout=15000)
     page.wait_for_timeout(500)
-    hosts = {urlsplit(u).hostname for u in seen + desktop.requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")}
+    hosts = {urlsplit(u).hostname for u in seen if urlsplit(u).scheme in ("http", "https", "ws", "wss")}
     assert hosts <= {"127.0.0.1", BASEMAP_HOST}, hosts
     assert any(urlsplit(u).hostname == BASEMAP_HOST for u in seen)  # basemap tiles were asked for (and allowed)
     assert any("/tiles/issues/" in u for u in seen) and any("/assets/leaflet/" in u for u in seen)
