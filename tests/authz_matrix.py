@@ -243,4 +243,22 @@ ENDPOINTS: list[Endpoint] = [
              json={"note": " "}),
     Endpoint("POST", "/api/issues/{issue_assigned}/work-reports", "party.report_work", obj="assigned", ok=400,
              json={"note": " "}),
+    # The resident's pages (webmap/report_pages.py): HTML forms, so strangers are sent to sign in. Staff steps
+    # name an original or a party that does not exist, so an allowed role gets the page again (400).
+    Endpoint("GET", "/issues/{issue_in}", "issue.view", obj="in_area", page=True),
+    Endpoint("POST", "/report", "issue.report", page=True, ok=303,
+             form={"lat": "39.94", "lon": "116.31", "category": "litter", "description": "matrix {n}"}),
+    Endpoint("POST", "/issues/{issue_in}/comment", "issue.comment", obj="in_area", page=True, ok=303,
+             form={"body": "matrix {n}"}),
+    Endpoint("POST", "/issues/{issue_in}/support", "issue.support", obj="in_area", page=True, ok=303),
+    Endpoint("POST", "/issues/{issue_in}/transition", "issue.transition", obj="in_area", page=True, ok=400,
+             form={"to": "duplicate", "version": "2", "duplicate_of": "999999999"}),
+    Endpoint("POST", "/issues/{issue_out}/transition", "issue.transition", obj="out_of_area", page=True, ok=400,
+             form={"to": "duplicate", "version": "2", "duplicate_of": "999999999"}),
+    Endpoint("POST", "/issues/{issue_in}/assign", "issue.assign", obj="in_area", page=True, ok=400,
+             form={"party_id": "999999999", "version": "2"}),
+    Endpoint("POST", "/issues/{issue_out}/assign", "issue.assign", obj="out_of_area", page=True, ok=400,
+             form={"party_id": "999999999", "version": "2"}),
+    Endpoint("POST", "/issues/{issue_out}/comments/{comment_out}/hide", "comment.hide", obj="out_of_area",
+             page=True, ok=303),
 ]
