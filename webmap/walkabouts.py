@@ -145,7 +145,8 @@ class WalkaboutScripts(JSCSSMixin):
     def __init__(self, draw: bool):
         super().__init__()
         self._name = "WalkaboutScripts"
-        static = lambda name: url_for("static", filename=name)  # noqa: E731
+        # Content-hashed URLs: browsers keep them until the file changes.
+        static = assets.static_url
         js = [("chinacrs", static("js/chinacrs.js"))]
         css = []
         if draw:

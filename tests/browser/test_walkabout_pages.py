@@ -101,6 +101,11 @@ def test_plan_on_the_map_then_mark_a_stop_on_a_phone(demo_areas, desktop, phone)
     assert "Mark it visited" in second.locator(".outcome").get_attribute("title")
     ppage.locator(".walk-map").scroll_into_view_if_needed()
     phone.screenshot("walkabout-phone")
+    # Printed, the sheet keeps the list with a box per stop and drops the buttons.
+    ppage.emulate_media(media="print")
+    assert first.locator(".tick").is_visible() and first.locator(".visit").is_hidden()
+    assert ppage.locator(".site-header").is_hidden() and first.locator(".leg").is_visible()
+    ppage.emulate_media(media="screen")
     # The refused mark is the only error the console saw (chromium logs every 4xx answer).
     assert not phone.external and [e for e in phone.console_errors if "422" not in e] == [], phone.console_errors
 
