@@ -17,7 +17,7 @@ from flask_babel import format_datetime, format_timedelta, gettext as _, lazy_ge
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from geodata import chinacrs, display, idempotency, issues, permissions, tiles, validation
+from geodata import chinacrs, display, idempotency, issues, permissions, validation
 from geodata.validation import ValidationError
 from webmap import assets, auth, db, i18n
 from webmap.i18n import language
@@ -144,9 +144,10 @@ def _base_map(location, zoom: int, **options) -> folium.Map:
 
 
 def categories(conn) -> list[dict]:
-    """Active categories with the name in the reader's language and an icon."""
-    return [{"code": c["code"], "label": i18n.category_name(c),
-             "icon": ICONS.get(c["code"], ICONS["other"])} for c in tiles.categories(conn)]
+    """Active categories in their configured order, with the name in the reader's language and an icon."""
+    rows = conn.execute("SELECT code, name, name_en FROM categories WHERE active ORDER BY sort_order, code")
+    return [{"code": code, "label": i18n.category_name({"code": code, "name": name, "name_en": name_en}),
+             "icon": ICONS.get(code, ICONS["other"])} for code, name, name_en in rows]
 
 
 def _moment(value) -> datetime | None:
