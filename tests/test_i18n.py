@@ -83,6 +83,16 @@ def test_every_page_renders_in_both_languages_by_accept_language(admin_client):
         assert re.search(r'class="lang-switch" href="/lang/zh\?next=' + re.escape(path.replace("/", "%2F")), e), path
 
 
+def test_every_page_follows_the_switch_cookie_over_accept_language(admin_client):
+    for code, other, lang_attr in (("en", "zh-CN", "en"), ("zh", "en", "zh-CN")):
+        admin_client.get(f"/lang/{code}?next=/")
+        for path, words in PAGES.items():
+            page = admin_client.get(path, headers={"Accept-Language": other}).get_data(as_text=True)
+            assert f'<html lang="{lang_attr}"' in page, (code, path)
+            assert words[0 if code == "zh" else 1] in _title(page), (code, path)
+    admin_client.delete_cookie("lang")
+
+
 def test_the_default_is_chinese_and_a_browser_asking_for_neither_gets_chinese(app):
     client = app.test_client()
     assert '<html lang="zh-CN"' in client.get("/login").get_data(as_text=True)
