@@ -74,6 +74,7 @@ def test_plan_on_the_map_then_mark_a_stop_on_a_phone(demo_areas, desktop, phone)
     assert "米" in items.first.locator(".leg").inner_text()
     assert page.locator(".wk-route").count() == 1 and page.locator(".wk-num").count() == N_ISSUES + 1
     assert page.locator("#wk-share").input_value().endswith(result["page_url"])
+    desktop.screenshot("walkabout-planner")
 
     # The community instead of the polygon, with a limit of two stops.
     page.locator('input[name="where"][value="area"]').check()
