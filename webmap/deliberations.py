@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import folium
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_babel import format_date, format_datetime, get_timezone, gettext as _, lazy_gettext
+from flask_babel import format_date, format_time, get_timezone, gettext as _, lazy_gettext
 from werkzeug.exceptions import NotFound
 
 from geodata import deliberations as dl, issues, permissions
@@ -76,9 +76,11 @@ def _limit_body() -> None:
 
 
 def _when(value) -> str:
+    """An ISO UTC time for people: the date and the minute, in the app's zone and the reader's language."""
     if not value:
         return ""
-    return format_datetime(datetime.fromisoformat(value.replace("Z", "+00:00")), "medium")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return f"{format_date(moment.astimezone(get_timezone()), 'medium')} {format_time(moment, 'short')}"
 
 
 def _local_input(value) -> str:
@@ -217,7 +219,7 @@ def open_form():
 
 
 def _detail(deliberation_id: int, *, notice: str | None = None, bad: bool = False, problems: dict | None = None,
-            status: int = 200):
+            status: int = 200, vote_notice: str | None = None):
     actor = auth.current_actor()
     crs = basemap_crs()
     with db.get_conn() as conn:
@@ -252,6 +254,7 @@ def _detail(deliberation_id: int, *, notice: str | None = None, bad: bool = Fals
     parties = [{"id": p[0], "label": i18n.category_name({"name": p[2], "name_en": p[3]}), "kind": p[1]}
                for p in parties]
     return render_template("deliberation.html", d=d, times=times, parties=parties, notice=notice, bad=bad,
+                           vote_notice=vote_notice,
                            problems=problems or {}, field_labels=FIELD_LABELS, signed_in_actor=actor,
                            **parts), status
 
@@ -259,7 +262,10 @@ def _detail(deliberation_id: int, *, notice: str | None = None, bad: bool = Fals
 @bp.get("/deliberations/<int:deliberation_id>")
 def page(deliberation_id: int):
     """One deliberation: issues, choices and voting, comments, results, the meeting record and actions."""
-    return _detail(deliberation_id, notice=DONE.get(request.args.get("done", "")))
+    done = request.args.get("done", "")
+    if done == "vote":
+        return _detail(deliberation_id, vote_notice=DONE["vote"])
+    return _detail(deliberation_id, notice=DONE.get(done))
 
 
 def _signed_in_or_login(deliberation_id: int):
@@ -281,11 +287,10 @@ def vote_form(deliberation_id: int):
         with db.get_conn() as conn:
             dl.vote(conn, actor, deliberation_id, int(option) if option.isdigit() else option)
     except (dl.VoteRefused, dl.NotOfThisCommunity) as exc:
-        return _detail(deliberation_id, notice=str(REFUSALS.get(exc.reason, exc)), bad=True,
+        return _detail(deliberation_id, vote_notice=str(REFUSALS.get(exc.reason, exc)), bad=True,
                        status=403 if isinstance(exc, permissions.PermissionDenied) else 409)
-    except ValidationError as exc:
-        return _detail(deliberation_id, notice=_("That is not one of the choices."), bad=True,
-                       problems=_problems(exc), status=400)
+    except ValidationError:
+        return _detail(deliberation_id, vote_notice=_("That is not one of the choices."), bad=True, status=400)
     return redirect(url_for("deliberations.page", deliberation_id=deliberation_id, done="vote", _anchor="vote"), 303)
 
 
