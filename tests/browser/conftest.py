@@ -57,7 +57,8 @@ def _start_gunicorn(database_url: str, log: Path, **extra_env: str) -> tuple[sub
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # Workers import folium, pandas and the app: on two busy shared cores that can take well over 30 s.
+    deadline = time.monotonic() + 120
     while True:
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=2):
