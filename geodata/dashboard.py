@@ -229,10 +229,15 @@ def cell_counts(conn, filters: Filters, resolution: int, bbox: tuple[float, floa
     if bbox is not None:
         params.update(minx=bbox[0], miny=bbox[1], maxx=bbox[2], maxy=bbox[3])
         where = sql.SQL("{} AND i.geom && ST_MakeEnvelope(%(minx)s, %(miny)s, %(maxx)s, %(maxy)s, 4326)").format(where)
-    query = sql.SQL(
-        "SELECT c.{col}, count(*) FROM issues i JOIN issue_cells c ON c.issue_id = i.id"
-        " WHERE {where} AND c.{col} IS NOT NULL GROUP BY 1"
-    ).format(col=_cell_column(resolution), where=where)
+    if params:
+        query = sql.SQL(
+            "SELECT c.{col}, count(*) FROM issues i JOIN issue_cells c ON c.issue_id = i.id"
+            " WHERE {where} AND c.{col} IS NOT NULL GROUP BY 1"
+        ).format(col=_cell_column(resolution), where=where)
+    else:
+        # Nothing to filter on (an admin's whole city): every row of issue_cells is an issue (foreign key).
+        query = sql.SQL("SELECT {col}, count(*) FROM issue_cells WHERE {col} IS NOT NULL GROUP BY 1").format(
+            col=_cell_column(resolution))
     rows = conn.execute(query, params).fetchall()
     if not rows:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
@@ -274,7 +279,7 @@ def hotspot_layer(conn, filters: Filters, resolution: Any = hs.DEFAULT_RESOLUTIO
     if filters.area_ids is not None:
         area = conn.execute(_SCOPE_GEOMETRY, ([a["id"] for a in filters.areas],)).fetchone()[0]
     result = hs.hotspots((cells, counts), resolution=res, k=k, area=area, pad=1)
-    collection = hs.to_geojson(result, only_significant=only_significant, precision=6)
+    collection = hs.to_geojson(result, only_significant=only_significant, precision=5)
     summary.update(cells=len(result), classes=result.class_counts(),
                    classes_uncorrected=result.class_counts(corrected=False),
                    study_region="areas" if area is not None else "cells with issues and one ring around them",

@@ -200,8 +200,7 @@ def _labels() -> dict:
         "fewData": _("Few issues here: hot spot classes are unreliable with fewer than 30 cells or issues."),
         "choroplethPer1000": _("Issues per 1,000 residents"), "choroplethPerKm2": _("Issues per km²"),
         "openOnly": _("open issues"), "filtered": _("filtered issues"),
-        "issues": _("Issues"), "cell": _("Cell"), "z": _("Gi* z-score"), "p": _("p-value"),
-        "class": _("Class"), "population": _("Residents"), "area": _("Area"),
+        "issues": _("Issues"), "z": _("Gi* z-score"), "p": _("p-value"),
         "opened": _("Opened"), "resolved": _("Resolved"), "backlog": _("Backlog"),
         "backlogAtEnd": _("Open at the end of the period"),
         "responseRate": _("Response rate"), "resolutionRate": _("Resolution rate"),
@@ -210,13 +209,13 @@ def _labels() -> dict:
         "hours": _("%(n)s h", n="{n}"), "days": _("%(n)s days", n="{n}"),
         "perCommunity": _("By community"), "perCategory": _("By category"), "perParty": _("By responsible party"),
         "community": _("Community"), "category": _("Category"), "party": _("Party"), "kind": _("Kind"),
-        "weekly": _("Opened and resolved per week"), "week": _("Week"),
+        "weekly": _("Opened and resolved per week"),
         "byKind": _("Resolved by kind of party"),
         "government": _("Government department"), "social_work": _("Social work organisation"),
         "volunteer_group": _("Resident volunteer group"), "unassigned": _("Unassigned"),
-        "oldest": _("Oldest open issues"), "age": _("Age"), "status": _("Status"), "title": _("Title"),
+        "oldest": _("Oldest open issues"),
         "statsMissing": _("Statistics are not available on this server yet."),
-        "none": _("–"),
+        "none": "–",
     }
 
 

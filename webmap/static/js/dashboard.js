@@ -105,6 +105,9 @@ var Dashboard = (function () {
         function apiUrl(base, extra) {
             var params = filterParams(API_KEYS);
             Object.keys(extra || {}).forEach(function (k) { params.set(k, extra[k]); });
+            // Legends and messages come back in the page's language.
+            var lang = new URLSearchParams(window.location.search).get("lang");
+            if (lang) { params.set("lang", lang); }
             var qs = params.toString();
             return base + (qs ? "?" + qs : "");
         }
@@ -251,7 +254,7 @@ var Dashboard = (function () {
             var cards = [
                 [T.responseRate, rate(t.response_rate)], [T.resolutionRate, rate(t.resolution_rate)],
                 [T.satisfactionRate, rate(t.satisfaction_rate)], [T.opened, num(t.opened)],
-                [T.resolved, num(t.resolved)], [T.backlog, num(t.backlog)],
+                [T.resolved, num(t.resolved)], [T.backlog, num(t.backlog)], [T.backlogAtEnd, num(t.backlog_at_end)],
                 [T.withinSla, rate(t.resolved_within_sla)], [T.median, hours(t.median_hours_to_resolve)],
                 [T.p90, hours(t.p90_hours_to_resolve)]
             ];
