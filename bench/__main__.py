@@ -15,6 +15,7 @@ from bench import issues as issue_bench
 from bench.common import fresh_database, print_table
 from bench import maps, synthetic
 from bench import tour as tour_bench
+from bench import dashboard as dashboard_bench
 
 REPEATS = 3
 BENCH_DB = "webmap_bench"
@@ -94,6 +95,9 @@ def main() -> int:
         print_table(title, header, rows)
     # Walkabouts (bench/tour.py): gap to OR-Tools GLS 10 s on 50 instances (~9 min), planning time for 150 stops.
     for title, header, rows in tour_bench.tables(url):
+        print_table(title, header, rows)
+    # Dashboard (bench/dashboard.py): hot spots through gunicorn vs their SQL and esda, heatmap, choropleth.
+    for title, header, rows in dashboard_bench.run(psycopg.conninfo.make_conninfo(url, dbname="postgres")):
         print_table(title, header, rows)
     return 0
 
