@@ -114,6 +114,11 @@ LABELS = {
     "locateUnsupported": N_("This browser or connection cannot share a location: please move the map."),
     "reportHere": N_("Report a problem here"),
     "zoomOut": N_("Zoom out"),
+    "listTitle": N_("Issues in view"),
+    "listEmpty": N_("No issues in this view."),
+    # {n} is filled in by the script.
+    "listMore": N_("The newest {n} are listed; zoom in to see the others."),
+    "listFailed": N_("The list could not be loaded; try again later."),
 }
 
 
@@ -173,6 +178,7 @@ def _live_config(crs: str) -> dict:
         # Placeholders stay literal: Leaflet fills {z}/{x}/{y}, the script fills {id}.
         "tiles": root + "/tiles/issues/{z}/{x}/{y}.pbf",
         "issueApi": root + "/api/issues/{id}",
+        "issueList": root + "/api/issues",
         "issuePage": root + "/issues/{id}",
         "report": root + "/report",
         "crs": crs,

@@ -246,3 +246,44 @@ def test_on_a_gcj02_basemap_issues_and_outlines_are_shifted_and_taps_come_back_a
     page.wait_for_timeout(400)  # let the popup finish fading in
     rec.screenshot("live-map-gcj02")
     assert rec.external == []
+
+
+def test_the_issues_in_view_are_a_keyboard_reachable_list_of_links(demo_areas, desktop):
+    conn = demo_areas
+    pts = _inside_points(conn, 3)
+    shown = [_report(conn, *pts[0], "street_light", title=XSS_TITLE), _report(conn, *pts[1], "litter")]
+    # Shanghai: outside the view, so not listed.
+    far_id = conn.execute(
+        """INSERT INTO issues (category, title, description, geom, area_id, due_at)
+           VALUES ('litter', 'far', 'far away', ST_SetSRID(ST_MakePoint(121.47, 31.23), 4326), %s, now())
+           RETURNING id""", (shown[0].area_id,)).fetchone()[0]
+    page = _open_map(desktop, 2)
+    summary = page.locator(".lm-list summary")
+    assert summary.inner_text() == "当前视野内的问题"
+    # Reached with Tab and opened with Enter, as a keyboard user would.
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.matches('.lm-list summary')"):
+            break
+    else:
+        raise AssertionError("the list's summary is not in the tab order")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.lm-list-items li').length >= 2", timeout=10000)
+    items = page.locator(".lm-list-items li")
+    ids = [int(i) for i in items.evaluate_all("els => els.map(e => e.getAttribute('data-issue-id'))")]
+    assert {i.id for i in shown} <= set(ids) and far_id not in ids
+    xss = page.locator(f'.lm-list-items li[data-issue-id="{shown[0].id}"]')
+    assert xss.locator("a").inner_text() == XSS_TITLE
+    assert xss.locator("a").get_attribute("href") == f"/issues/{shown[0].id}"
+    assert "新报告" in xss.inner_text() and "路灯损坏" in xss.inner_text()
+    assert page.locator(".lm-list img, .lm-list script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    # The filters apply to the list too.
+    page.locator(".lm-filters select[name=category]").select_option("litter")
+    page.wait_for_function("(id) => !document.querySelector('.lm-list-items li[data-issue-id=\"' + id + '\"]')",
+                           arg=shown[0].id, timeout=10000)
+    assert page.locator(f'.lm-list-items li[data-issue-id="{shown[1].id}"]').count() == 1
+    page.keyboard.press("Tab")
+    desktop.screenshot("live-map-list")
+    assert desktop.external == []
+    assert desktop.console_errors == []

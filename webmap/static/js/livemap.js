@@ -340,7 +340,82 @@
             }
         });
 
+        // ------------------------------------------------------------ the list of issues in view
+
+        // The circles are drawn on a canvas, which a keyboard or a screen reader cannot reach: the same
+        // issues as a list of links (newest first, from the issue API), refreshed as the view moves.
+        var IssueList = L.Control.extend({
+            options: {position: "topright"},
+            onAdd: function () {
+                var box = el("div", {"class": "lm-list leaflet-bar"});
+                var details = el("details", {"class": "lm-fold"});
+                details.appendChild(el("summary", null, labels.listTitle));
+                this._status = el("p", {"class": "lm-list-note", role: "status", "aria-live": "polite"});
+                this._items = el("ol", {"class": "lm-list-items"});
+                details.appendChild(this._status);
+                details.appendChild(this._items);
+                box.appendChild(details);
+                this._details = details;
+                var self = this;
+                details.addEventListener("toggle", function () { if (details.open) { self.refresh(); } });
+                map.on("moveend", function () { if (details.open) { self.refresh(); } });
+                L.DomEvent.disableClickPropagation(box);
+                L.DomEvent.disableScrollPropagation(box);
+                return box;
+            },
+            refresh: function () {
+                var self = this, serialNow = (this._serial = (this._serial || 0) + 1);
+                var b = map.getBounds();
+                var sw = toStored(b.getSouthWest()), ne = toStored(b.getNorthEast());
+                var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(hi, v)); };
+                var query = ["bbox=" + [clamp(sw.lon, -180, 180), clamp(sw.lat, -90, 90), clamp(ne.lon, -180, 180),
+                                        clamp(ne.lat, -90, 90)].map(function (v) { return v.toFixed(6); }).join(","),
+                             "limit=" + LIST_LIMIT];
+                var chosen = groups.filter(function (g) { return filters.groups[g.key]; });
+                if (!chosen.length) { this.show([], false); return; }
+                if (chosen.length < groups.length) {
+                    var statuses = [];
+                    chosen.forEach(function (g) { statuses = statuses.concat(g.statuses); });
+                    query.push("status=" + encodeURIComponent(statuses.join(",")));
+                }
+                if (filters.category) { query.push("category=" + encodeURIComponent(filters.category)); }
+                if (filters.days) { query.push("since=" + sinceDate(Number(filters.days))); }
+                this._status.textContent = labels.loading;
+                fetch(cfg.issueList + "?" + query.join("&"), {headers: {Accept: "application/geo+json"},
+                                                             credentials: "same-origin"})
+                    .then(function (resp) {
+                        if (!resp.ok) { throw new Error("HTTP " + resp.status); }
+                        return resp.json();
+                    })
+                    .then(function (data) {
+                        if (serialNow === self._serial) { self.show(data.features || [], !!data.next_cursor); }
+                    })
+                    .catch(function () {
+                        if (serialNow === self._serial) { self._status.textContent = labels.listFailed; }
+                    });
+            },
+            show: function (features, more) {
+                var items = this._items;
+                while (items.firstChild) { items.removeChild(items.firstChild); }
+                features.forEach(function (f) {
+                    var p = f.properties || {};
+                    var id = f.id !== undefined ? f.id : p.id;
+                    if (!/^\d+$/.test(String(id))) { return; }
+                    var li = el("li", {"data-issue-id": String(id)});
+                    li.appendChild(el("a", {href: template(cfg.issuePage, {id: id})}, p.title || ("#" + id)));
+                    li.appendChild(el("span", {"class": "lm-list-meta"},
+                                      statusLabel(p.status) + " · " + categoryLabel(p.category)));
+                    items.appendChild(li);
+                });
+                this._status.textContent = !features.length ? labels.listEmpty
+                    : more ? labels.listMore.replace("{n}", String(features.length)) : "";
+                map.getContainer().setAttribute("data-list-loaded", "1");
+            }
+        });
+        var LIST_LIMIT = 20;
+
         function applyFilters() {
+            if (issueList._details && issueList._details.open) { issueList.refresh(); }
             var any = groups.some(function (g) { return filters.groups[g.key]; });
             map.getContainer().removeAttribute("data-issues-loaded");
             if (!any) {
@@ -424,6 +499,8 @@
 
         new Legend().addTo(map);
         new Filters().addTo(map);
+        var issueList = new IssueList();
+        issueList.addTo(map);
         new Locate().addTo(map);
         notice.addTo(map);
 
