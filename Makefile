@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements.stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
-WORKERS ?= 2
+# Empty: webmap/gunicorn_conf.py decides (2 per core; WEB_WORKERS, WEB_THREADS in the environment).
+WORKERS ?=
 
 .PHONY: setup system-deps db run dev test bench db-stop clean
 
@@ -36,7 +37,7 @@ db: setup
 run: db
 	$(PY) -m etl demo --if-empty
 	@echo "Serving on http://$(HOST):$(PORT)"
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - --no-control-socket 'webmap:create_app()'
+	$(VENV)/bin/gunicorn -c webmap/gunicorn_conf.py $(if $(WORKERS),--workers $(WORKERS)) --bind $(HOST):$(PORT) --access-logfile - --no-control-socket 'webmap:create_app()'
 
 dev: db
 	$(PY) -m etl demo --if-empty
