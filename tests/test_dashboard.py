@@ -16,7 +16,7 @@ import pytest
 import helpers
 from geodata import dashboard as dash
 from geodata import hotspots as hs
-from geodata import issues, permissions
+from geodata import exports, permissions
 from webmap import create_app
 from webmap import db as webdb
 
@@ -178,7 +178,7 @@ def test_bad_input_is_a_400_with_a_clear_message(world, query, field, words):
     assert words in err["message"] + " ".join(err["fields"].values())
 
 
-def test_empty_selection_gives_empty_layers_and_zeros(world):
+def test_empty_selection_gives_empty_layers_and_zeros(world, tmp_path):
     body = get(world, "/api/hotspots?category=fire_lane").get_json()
     assert body["type"] == "FeatureCollection" and body["features"] == []
     assert body["summary"]["issues"] == 0 and set(body["summary"]["classes"].values()) == {0}
@@ -188,8 +188,12 @@ def test_empty_selection_gives_empty_layers_and_zeros(world):
     assert [f["properties"]["issues"] for f in choro["features"]] == [0]
     resp = get(world, "/api/issues/export?format=csv&category=fire_lane")
     assert resp.status_code == 200
-    assert resp.get_data().decode("utf-8-sig").strip().split("\r\n") == [",".join(
-        __import__("geodata.exports", fromlist=["COLUMNS"]).COLUMNS)]
+    assert resp.get_data().decode("utf-8-sig").strip().split("\r\n") == [",".join(exports.COLUMNS)]
+    assert get(world, "/api/issues/export?format=geojson&category=fire_lane").get_json()["features"] == []
+    path = tmp_path / "empty.gpkg"
+    path.write_bytes(get(world, "/api/issues/export?format=gpkg&category=fire_lane").get_data())
+    empty = gpd.read_file(path)
+    assert len(empty) == 0 and "title" in empty.columns
 
 
 # ---------------------------------------------------------------- scope
