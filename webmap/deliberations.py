@@ -7,6 +7,7 @@ webmap.errors.DOMAIN_ERRORS (409 for the window / a second vote, 403 outside the
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 
 import folium
@@ -127,8 +128,40 @@ def _open_issues(conn, area_ids: list[int]) -> list[dict]:
     return [{"id": r[0], "title": r[1], "status": str(STATUS_LABELS.get(r[2], r[2])), "area_id": r[3]} for r in rows]
 
 
+# Messages of geodata.deliberations / groups that carry values, and their catalogue entries.
+_PATTERNS = (
+    (re.compile(r"issue (?P<id>\d+) is not in this community"), i18n.N_("issue %(id)s is not in this community")),
+    (re.compile(r"issue (?P<id>\d+) is (?P<status>\w+); only unfinished issues can be deliberated"),
+     i18n.N_("issue %(id)s is finished; only unfinished issues can be deliberated")),
+    (re.compile(r"there is no area (?P<id>\d+)"), i18n.N_("there is no area %(id)s")),
+    (re.compile(r"at most (?P<n>\d+) (choices|issues|actions)"), i18n.N_("at most %(n)s")),
+    (re.compile(r"each (choice|id) (?P<what>.+)"), i18n.N_("each one %(what)s")),
+    (re.compile(r"there is no active account (?P<who>.+)"), i18n.N_("there is no active account %(who)s")),
+    (re.compile(r"unknown category: (?P<codes>.+)"), i18n.N_("unknown category: %(codes)s")),
+    (re.compile(r"description is required"), i18n.N_("what is to be done is required")),
+    (re.compile(r"party_id is required: who will do it"), i18n.N_("who will do it is required")),
+    (re.compile(r"due_on is required: a date YYYY-MM-DD"), i18n.N_("a due date is required")),
+)
+
+
+def say(message) -> str:
+    """A refusal message of geodata in the reader's language (i18n.problem, then the patterns above)."""
+    text = str(message or "")
+    translated = i18n.problem(text)
+    if translated != text or i18n.language() == "en":
+        return translated
+    for pattern, msgid in _PATTERNS:
+        m = pattern.fullmatch(text)
+        if m:
+            values = {k: v for k, v in m.groupdict().items() if v is not None}
+            if "what" in values:
+                values["what"] = i18n.problem(values["what"])
+            return _(msgid, **values)
+    return text
+
+
 def _problems(exc: ValidationError) -> dict:
-    return {name: i18n.problem(message) for name, message in exc.fields.items()}
+    return {name: say(message) for name, message in exc.fields.items()}
 
 
 def _map(center, zoom: int, config: dict) -> dict:

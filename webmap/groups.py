@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound
 from geodata import groups, issues, permissions, tiles
 from geodata.validation import ValidationError
 from webmap import auth, db, i18n
-from webmap.deliberations import _when
+from webmap.deliberations import _when, say
 from webmap.issues_api import json_object
 from webmap.report_pages import STATUS_LABELS
 
@@ -60,7 +60,7 @@ def _label(name, name_en) -> str:
 
 
 def _problems(exc: ValidationError) -> dict:
-    return {name: i18n.problem(message) for name, message in exc.fields.items()}
+    return {name: say(message) for name, message in exc.fields.items()}
 
 
 # ---------------------------------------------------------------- pages

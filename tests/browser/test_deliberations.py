@@ -81,13 +81,17 @@ def test_a_social_worker_places_the_meeting_by_tapping_the_map(demo_areas, deskt
     conn = demo_areas
     _, _, sw, (lat, lon) = _world(conn)
     page = _sign_in(desktop, sw, "/deliberations")
-    page.wait_for_function("window.deliberationMap && window.deliberationMap.map")
-    page.evaluate("([lat, lon]) => window.deliberationMap.map.setView([lat, lon], 17)", [lat, lon])
+    page.wait_for_function("window.deliberationMap && window.deliberationMap.outlinesLoaded")
     page.locator("#place-map").scroll_into_view_if_needed()
-    box = page.locator("#place-map .folium-map").bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.evaluate("([lat, lon]) => window.deliberationMap.map.setView([lat, lon], 17, {animate: false})", [lat, lon])
+    # Tap where (lat, lon) is drawn, as a person would.
+    x, y = page.evaluate(
+        """([lat, lon]) => { var map = window.deliberationMap.map;
+             var p = map.latLngToContainerPoint(L.latLng(lat, lon));
+             var r = map.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; }""", [lat, lon])
+    page.mouse.click(x, y)
     page.wait_for_function("document.getElementById('place-lat').value !== ''")
     picked = float(page.locator("#place-lat").input_value()), float(page.locator("#place-lon").input_value())
-    assert abs(picked[0] - lat) < 0.0005 and abs(picked[1] - lon) < 0.0005
+    assert abs(picked[0] - lat) < 0.0001 and abs(picked[1] - lon) < 0.0001
     assert "会议地点已设定" in page.locator("#place-status").inner_text()
     assert desktop.external == [] and desktop.console_errors == []

@@ -12,6 +12,8 @@
         var gcj02 = cfg.crs === "gcj02";
         var labels = cfg.labels || {};
         var marker = null;
+        // What the page (and its tests) can reach: the map, and whether the outlines have arrived.
+        var api = {map: map, outlinesLoaded: !cfg.areas};
 
         function toDisplay(lat, lon) {
             if (!gcj02) { return L.latLng(lat, lon); }
@@ -48,8 +50,9 @@
                         }
                     }).addTo(map);
                     if (layer.getLayers().length && !marker) { map.fitBounds(layer.getBounds(), {padding: [12, 12]}); }
+                    api.outlinesLoaded = true;
                 })
-                .catch(function (err) { console.warn("community outlines unavailable", err); });
+                .catch(function (err) { api.outlinesLoaded = true; console.warn("community outlines unavailable", err); });
         }
 
         function pick(latlng) {
@@ -68,7 +71,8 @@
         } else if (cfg.place) {
             map.setView(mark(cfg.place), 17);
         }
-        return {map: map, pick: function (lat, lon) { pick(toDisplay(lat, lon)); }};
+        api.pick = function (lat, lon) { pick(toDisplay(lat, lon)); };
+        return api;
     }
 
     root.DeliberationMap = {init: init};
