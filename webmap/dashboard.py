@@ -215,6 +215,7 @@ def _labels() -> dict:
         "volunteer_group": _("Resident volunteer group"), "unassigned": _("Unassigned"),
         "oldest": _("Oldest open issues"),
         "statsMissing": _("Statistics are not available on this server yet."),
+        "statistics": _("Statistics"),
         "none": "–",
     }
 

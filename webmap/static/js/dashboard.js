@@ -235,9 +235,9 @@ var Dashboard = (function () {
             var html = "<h4>" + esc(title) + " <span class=\"muted\">(" +
                 esc(data.counted === "open" ? T.openOnly : T.filtered) + ", " + esc(data.scheme) + ")</span></h4><ul>";
             data.legend.forEach(function (e) {
-                html += "<li><span class=\"swatch\" style=\"background:" + esc(e.color) + "\"></span>" +
+                html += "<li><span class=\"swatch\" style=\"background:" + esc(e.color) + "\"></span><span>" +
                     esc(numberFormat.format(e.lower)) + " – " + esc(numberFormat.format(e.upper)) +
-                    " <span class=\"muted\">(" + esc(e.count) + ")</span></li>";
+                    " <span class=\"muted\">(" + esc(e.count) + ")</span></span></li>";
             });
             box.innerHTML = html + "</ul>";
         }
@@ -333,7 +333,7 @@ var Dashboard = (function () {
         }
 
         function loadStats(mine) {
-            return getJson(apiUrl(config.api.stats), T.perCommunity).then(function (data) {
+            return getJson(apiUrl(config.api.stats), T.statistics).then(function (data) {
                 if (mine !== generation) { return; }
                 drawStats(data);
             }).catch(function (err) {
