@@ -53,7 +53,7 @@ ICONS = {
     "litter": "M9 2h6v2h5v2H4V4h5zM6 8h12l-1.2 14H7.2z",
     "blocked_passage": "M4 11l2.2-5.5h11.6L20 11v7h-2.5v-2h-11v2H4zm3.5 1a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3z"
                        "m9 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zM7.5 7L6.3 10h11.4l-1.2-3z",
-    "street_light": "M11 9h2v13h-2zM5 3h11l3 4H8z",
+    "street_light": "M6 4h2v18H6zM6 3h11v2H6zM14 5h5l-1 3h-3z",
     "fire_lane": "M12 1c1 4 6 6.5 6 13a6 6 0 0 1-12 0c0-3.2 1.6-5.4 3-7 .2 2.6 1 4 2.2 4.4C11 8 10.6 4.6 12 1z",
     "greenery": "M12 1l6.5 9H15l4.5 7H13v6h-2v-6H4.5L9 10H5.5z",
     "noise": "M3 9h4l5-4v14l-5-4H3zm12-1a5 5 0 0 1 0 8v-2.2a3 3 0 0 0 0-3.6zm2-4a9 9 0 0 1 0 16v-2.1a7 7 0 0 0 0-11.8z",
