@@ -164,3 +164,17 @@ def test_the_form_is_reachable_by_keyboard(demo_areas, desktop):
     page.focus('input[name="category"]')
     page.keyboard.press("Space")
     assert page.evaluate("document.querySelector('input[name=category]:checked') !== null")
+
+
+def test_use_my_location_puts_the_pin_where_the_device_is(demo_areas, live_server, make_page):
+    lon, lat = _inside_point(demo_areas)
+    rec = make_page(live_server, geolocation={"latitude": lat, "longitude": lon}, permissions=["geolocation"],
+                    viewport={"width": 375, "height": 667}, has_touch=True, is_mobile=True)
+    page = _open_report(rec)
+    page.locator("#use-location").tap()
+    page.wait_for_function("document.getElementById('lat').value !== ''", timeout=10000)
+    assert float(page.input_value("#lat")) == pytest.approx(lat, abs=1e-7)
+    assert float(page.input_value("#lon")) == pytest.approx(lon, abs=1e-7)
+    assert page.evaluate("window.reportMap.map.getZoom()") >= 17
+    assert page.locator("#map-status").inner_text()
+    assert rec.external == []
