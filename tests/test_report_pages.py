@@ -294,3 +294,17 @@ def test_hidden_comments_are_hidden_from_the_public_and_shown_to_staff(world, cl
     assert "rude words here" not in public and "hidden by a moderator" in public
     html = staff.get(f"/issues/{issue.id}?lang=en").get_data(as_text=True)
     assert "rude words here" in html and "hidden by a moderator" in html and "Reason: rude" in html
+
+
+def test_the_form_counts_against_the_report_rate_limit(world, database_url, conn):
+    conn.execute("DELETE FROM rate_limits")
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
+                      "RATE_LIMIT_REPORTS": "2 per hour"})
+    try:
+        client = app.test_client()
+        statuses = [_form(client, description=f"limited {n}").status_code for n in range(3)]
+    finally:
+        webdb.close_pool(app)
+        conn.execute("DELETE FROM rate_limits")
+    assert statuses == [303, 303, 429]
+    assert world.conn.execute("SELECT count(*) FROM issues WHERE description LIKE 'limited %'").fetchone()[0] == 2
