@@ -41,7 +41,7 @@ def _sign_in(rec, username: str, target: str):
 def _wait_ready(page, after: int = 0) -> int:
     page.wait_for_function(
         "(n) => { var d = document.getElementById('dashboard');"
-        " return d.dataset.state === 'ready' && Number(d.dataset.generation || 0) > n; }", arg=after, timeout=20000)
+        " return d.dataset.state === 'ready' && Number(d.dataset.generation || 0) > n; }", arg=after, timeout=45000)
     return int(page.get_attribute("#dashboard", "data-generation"))
 
 
@@ -53,7 +53,8 @@ def test_official_sees_layers_and_charts_and_filters_stay_in_the_url(demo_areas,
     page = _sign_in(desktop, "official-dash", "/dashboard%3Flang%3Den%26resolution%3D10")
     gen = _wait_ready(page)
     # Hot spot hexagons and the heatmap's canvas are on the map; the layer control lists the three layers.
-    page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path').length > 10", timeout=15000)
+    page.wait_for_function("window.dashboard.layers.hotspots.getLayers().length > 10", timeout=15000)
+    assert page.locator(".leaflet-overlay-pane canvas").count() >= 1
     assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
     assert page.locator(".leaflet-control-layers-overlays label").count() == 3
     assert page.locator("#legend-hotspots li").count() == 7

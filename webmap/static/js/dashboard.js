@@ -31,7 +31,9 @@ var Dashboard = (function () {
 
         // ------------------------------------------------------------ layers
         var heat = L.heatLayer([], {radius: 20, blur: 16, maxZoom: 18, minOpacity: 0.3});
+        // Canvas, not SVG: a whole district at a fine resolution is tens of thousands of hexagons.
         var hot = L.geoJSON(null, {
+            renderer: L.canvas({padding: 0.3}),
             style: function (f) {
                 return {color: "#555", weight: 0.4, fillColor: f.properties.color, fillOpacity: 0.7};
             },
