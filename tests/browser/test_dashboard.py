@@ -71,7 +71,8 @@ def test_official_sees_layers_and_charts_and_filters_stay_in_the_url(demo_areas,
     assert first.get_attribute("href").startswith("/issues/")
     # Everything came from this server.
     assert desktop.external == []
-    desktop.screenshot("dashboard-desktop")
+    path = desktop.screenshot("dashboard-desktop")
+    page.screenshot(path=str(path.with_name("dashboard-desktop-full.png")), full_page=True)
 
     # A filter change goes into the URL and reloads the data.
     page.select_option("select[name=category]", "litter")

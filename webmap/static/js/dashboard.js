@@ -266,8 +266,8 @@ var Dashboard = (function () {
             }).join("");
         }
 
-        function table(id, caption, rows, nameOf, extraHead, extraCell) {
-            var head = "<tr><th>" + esc(caption) + "</th>" + (extraHead ? "<th>" + esc(extraHead) + "</th>" : "") +
+        function table(id, caption, column, rows, nameOf, extraHead, extraCell) {
+            var head = "<tr><th>" + esc(column) + "</th>" + (extraHead ? "<th>" + esc(extraHead) + "</th>" : "") +
                 "<th>" + esc(T.opened) + "</th><th>" + esc(T.resolved) + "</th><th>" + esc(T.backlog) +
                 "</th><th>" + esc(T.responseRate) + "</th><th>" + esc(T.resolutionRate) + "</th><th>" +
                 esc(T.satisfactionRate) + "</th><th>" + esc(T.withinSla) + "</th><th>" + esc(T.median) + "</th></tr>";
@@ -291,11 +291,13 @@ var Dashboard = (function () {
 
         function drawStats(s) {
             drawCards(s.totals || {});
-            table("table-areas", T.perCommunity, s.by_area || [], localName);
-            table("table-categories", T.perCategory, s.by_category || [], function (r) {
+            table("table-areas", T.perCommunity, T.community, s.by_area || [], localName);
+            table("table-categories", T.perCategory, T.category, s.by_category || [], function (r) {
                 return config.categoryNames[r.category] || localName(r);
             });
-            table("table-parties", T.perParty, s.by_party || [], function (r) { return r.name; }, T.kind,
+            table("table-parties", T.perParty, T.party, s.by_party || [], function (r) {
+                return r.name || T.unassigned;
+            }, T.kind,
                   function (r) { return T[r.kind] || r.kind; });
             var weekly = s.weekly || [];
             chart("weekly", "chart-weekly", {
