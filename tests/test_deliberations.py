@@ -112,23 +112,17 @@ def test_opening_refuses_bad_input(place):
         with pytest.raises(ValidationError) as refused:
             dl.open_deliberation(w.conn, w.actors["social_worker"], _payload(w, **change))
         assert field in refused.value.fields, (change, refused.value.fields)
-    assert w.conn.execute("SELECT count(*) FROM deliberations").fetchone()[0] == 0
-
-
-def test_window_must_close_after_it_opens(place):
     now = datetime.now(timezone.utc)
     with pytest.raises(ValidationError) as refused:
-        dl.open_deliberation(place.conn, place.actors["social_worker"], _payload(
-            place, votes_open_at=_iso(now + timedelta(days=2)), votes_close_at=_iso(now + timedelta(days=1))))
+        dl.open_deliberation(w.conn, w.actors["social_worker"], _payload(
+            w, votes_open_at=_iso(now + timedelta(days=2)), votes_close_at=_iso(now + timedelta(days=1))))
     assert refused.value.fields["votes_close_at"] == "must be after the voting opens"
-
-
-def test_a_finished_issue_cannot_be_deliberated(place):
-    w = place
+    # A finished issue cannot be deliberated.
     w.walk(w.issue_b, "rejected")
     with pytest.raises(ValidationError) as refused:
         dl.open_deliberation(w.conn, w.actors["social_worker"], _payload(w))
     assert "rejected" in refused.value.fields["issue_ids"]
+    assert w.conn.execute("SELECT count(*) FROM deliberations").fetchone()[0] == 0
 
 
 # ---------------------------------------------------------------- voting
@@ -189,10 +183,7 @@ def test_voters_from_another_community_and_strangers_are_refused(opened):
         dl.vote(w.conn, w.actors["far_worker"], w.d["id"], w.options[0])
     assert w.conn.execute("SELECT count(*) FROM deliberation_votes").fetchone()[0] == 0
     assert dl.get(w.conn, w.d["id"])["vote_refusal"] == "not_signed_in"
-
-
-def test_an_option_of_another_deliberation_is_refused(opened):
-    w = opened
+    # A choice of another deliberation, and a deliberation that does not exist.
     other = dl.open_deliberation(w.conn, w.actors["social_worker"], _payload(w, title="Another"))
     with pytest.raises(ValidationError) as refused:
         dl.vote(w.conn, w.people_actors["resident"], w.d["id"], other["options"][0]["id"])
@@ -290,10 +281,7 @@ def test_a_meeting_without_decision_closes_it(opened):
     assert d["status"] == "closed" and d["meeting"]["decision"] is None
     last = issues.get(w.conn, w.issue_a)["properties"]["history"][-1]
     assert last["data"]["stage"] == "closed"
-
-
-def test_list_for_areas(opened):
-    w = opened
+    # Lists by area.
     assert [d["id"] for d in dl.list_deliberations(w.conn, [w.big])] == [w.d["id"]]
     assert dl.list_deliberations(w.conn, [w.far]) == []
     assert dl.list_deliberations(w.conn)[0]["issues_count"] == 2
