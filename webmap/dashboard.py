@@ -10,9 +10,11 @@ import logging
 import os
 import tempfile
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import folium
+import psycopg
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from folium.elements import JSCSSMixin
@@ -244,6 +246,30 @@ def _dashboard_map(config: dict) -> folium.Map:
     return m
 
 
+# GET /api/stats reads since/until as local dates, both included, and the last 30 days without them
+# (geodata/stats.py). The page keeps those dates in its URL and sends the other layers the same period as
+# local midnights: [since 00:00, the day after until 00:00).
+DEFAULT_DAYS = 30
+
+
+def _time_zone(conn) -> str:
+    """The time zone of the statistics' days (stats_settings), else the app's."""
+    fallback = current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai"
+    try:
+        with conn.transaction():
+            row = conn.execute("SELECT time_zone FROM stats_settings").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return fallback
+    return (row and row[0]) or fallback
+
+
+def _period(zone: str) -> dict:
+    now = datetime.now(ZoneInfo(zone))
+    offset = now.strftime("%z")
+    return {"today": now.date().isoformat(), "defaultDays": DEFAULT_DAYS, "offset": f"{offset[:3]}:{offset[3:]}",
+            "timeZone": zone}
+
+
 @bp.get("/dashboard")
 @auth.requires("dashboard.view")
 def page():
@@ -251,11 +277,12 @@ def page():
     actor = auth.current_actor()
     with db.get_conn() as conn:
         scope = dash.parse_filters(conn, {}, actor, "dashboard.view")
+        zone = _time_zone(conn)
         areas = _areas_in_scope(conn, scope.area_ids)
         categories = [{"code": c["code"], "name": i18n.category_name(c)} for c in tiles.categories(conn)]
     root = request.script_root
-    statuses = [{"code": "open", "name": _("Open (not finished)")}] + [
-        {"code": s, "name": i18n.translate(STATUS_NAMES[s])} for s in issues.STATUSES]
+    # One status at a time, as GET /api/stats takes it (the API's "open" alias is not offered here).
+    statuses = [{"code": s, "name": i18n.translate(STATUS_NAMES[s])} for s in issues.STATUSES]
     config = {
         "api": {"stats": root + "/api/stats", "hotspots": root + "/api/hotspots", "heatmap": root + "/api/heatmap",
                 "choropleth": root + "/api/choropleth", "export": root + "/api/issues/export"},
@@ -266,6 +293,7 @@ def page():
         "statusNames": {s["code"]: s["name"] for s in statuses},
         "categoryNames": {c["code"]: c["name"] for c in categories},
         "resolutions": list(dash.RESOLUTIONS),
+        "period": _period(zone),
         "defaultResolution": hotspots.DEFAULT_RESOLUTION,
     }
     root_el = _dashboard_map(config).get_root()
@@ -274,5 +302,5 @@ def page():
         "dashboard.html",
         map_header=root_el.header.render(), map_html=root_el.html.render(), map_script=root_el.script.render(),
         areas=areas, categories=categories, statuses=statuses, resolutions=dash.RESOLUTIONS,
-        default_resolution=hotspots.DEFAULT_RESOLUTION, args=request.args,
+        default_resolution=hotspots.DEFAULT_RESOLUTION, default_days=DEFAULT_DAYS, args=request.args,
     )

@@ -104,8 +104,28 @@ var Dashboard = (function () {
             return params.toString();
         }
 
-        function apiUrl(base, extra) {
+        function addDays(iso, n) {
+            var d = new Date(iso + "T00:00:00Z");
+            d.setUTCDate(d.getUTCDate() + n);
+            return d.toISOString().slice(0, 10);
+        }
+
+        // The period as /api/stats reads it (local dates, both included; the last 30 days when empty), as
+        // local midnights for the other layers: [since 00:00, the day after until 00:00).
+        function period() {
+            var p = config.period;
+            var until = form.elements.until.value || p.today;
+            var since = form.elements.since.value || addDays(until, 1 - p.defaultDays);
+            return {since: since + "T00:00:00" + p.offset, until: addDays(until, 1) + "T00:00:00" + p.offset};
+        }
+
+        function apiUrl(base, extra, datesAsTyped) {
             var params = filterParams(API_KEYS);
+            if (!datesAsTyped) {
+                var p = period();
+                params.set("since", p.since);
+                params.set("until", p.until);
+            }
             Object.keys(extra || {}).forEach(function (k) { params.set(k, extra[k]); });
             // Legends and messages come back in the page's language.
             var lang = new URLSearchParams(window.location.search).get("lang");
@@ -337,7 +357,7 @@ var Dashboard = (function () {
         }
 
         function loadStats(mine) {
-            return getJson(apiUrl(config.api.stats), T.statistics).then(function (data) {
+            return getJson(apiUrl(config.api.stats, {}, true), T.statistics).then(function (data) {
                 if (mine !== generation) { return; }
                 drawStats(data);
             }).catch(function (err) {
