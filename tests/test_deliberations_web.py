@@ -126,6 +126,12 @@ def test_pages_vote_refusal_reason_and_escaping(site):
     assert "<script>alert(1)</script>" not in anonymous and "&lt;script&gt;" in anonymous
     assert "<img src=x" not in anonymous and "No cars &lt;b&gt;after&lt;/b&gt; 22:00" in anonymous
     assert "Sign in to vote" in anonymous
+    listing = client.get("/deliberations?lang=en")
+    assert listing.status_code == 200 and "Parking &lt;script&gt;" in listing.get_data(as_text=True)
+    assert "Open a deliberation" not in listing.get_data(as_text=True)
+    assert client.get("/deliberations/999999").status_code == 404
+    assert client.get("/api/deliberations/999999").get_json()["error"]["code"] == "not_found"
+    assert client.get("/groups").status_code == 200
 
     csrf = helpers.login(client, "dl-res")
     option = d["options"][0]["id"]
