@@ -122,16 +122,20 @@ def parse_filters(conn, args: Mapping[str, str], actor: Actor, action: str = "da
     wanted = _items(args, "area")
     found: list[dict] = []
     if wanted:
+        # Digits are an id (as GET /api/issues reads them), or else a code: community codes are often numeric.
         ids = [int(a) for a in wanted if a.isdigit() and len(a) < 19]
-        codes = [a for a in wanted if not a.isdigit()]
-        with conn.cursor() as cur:
-            rows = cur.execute(_AREAS, (ids, codes)).fetchall()
-        known = {str(r[0]) for r in rows} | {r[1] for r in rows}
-        unknown = [a for a in wanted if a not in known]
-        if unknown:
-            errors.add("area", f"unknown area {unknown[0]!r}")
+        rows = conn.execute(_AREAS, (ids, wanted)).fetchall()
+        by_id = {str(r[0]): r for r in rows}
+        by_code = {r[1]: r for r in rows}
+        chosen = {}
+        for a in wanted:
+            row = by_id.get(a) or by_code.get(a)
+            if row is None:
+                errors.add("area", f"unknown area {a!r}")
+            else:
+                chosen[row[0]] = row
         found = [{"id": r[0], "code": r[1], "name": r[2], "name_en": r[3], "level": r[4], "requested": True}
-                 for r in rows]
+                 for r in chosen.values()]
     categories = _items(args, "category")
     if categories:
         known = {r[0] for r in conn.execute("SELECT code FROM categories WHERE code = ANY (%s)", (categories,))}

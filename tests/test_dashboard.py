@@ -201,7 +201,9 @@ def test_empty_selection_gives_empty_layers_and_zeros(world, tmp_path):
 
 def test_access_is_scoped_to_the_actors_areas(world):
     assert get(world, "/api/hotspots?area=DA").status_code == 200
+    assert get(world, f"/api/hotspots?area={world.da}").get_json()["filters"]["area"] == ["DA"]  # by id
     assert error(get(world, "/api/hotspots?area=DB"), 403)
+    assert error(get(world, f"/api/hotspots?area={world.db}"), 403)
     assert error(get(world, "/api/hotspots?area=DS"), 403)  # the street is more than the official's community
     assert error(get(world, "/api/heatmap?area=DC"), 403)
     assert error(get(world, "/api/choropleth?area=DB"), 403)

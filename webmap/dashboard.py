@@ -85,9 +85,9 @@ def _legend(entries) -> list[dict]:
 def heatmap_api():
     """Issues counted per H3 cell of a resolution fitting ?zoom=, within ?bbox=: [lat, lon, count] for Leaflet.heat."""
     auth.current_actor()
-    bbox = dash.parse_bbox(request.args.get("bbox"))
     with db.get_conn() as conn:
         filters = _filters(conn, "dashboard.view")
+        bbox = dash.parse_bbox(request.args.get("bbox"))
         body = dash.heatmap(conn, filters, zoom=request.args.get("zoom") or 12, bbox=bbox)
     return _json(body)
 

@@ -53,7 +53,8 @@ def test_official_sees_layers_and_charts_and_filters_stay_in_the_url(demo_areas,
     page = _sign_in(desktop, "official-dash", "/dashboard%3Flang%3Den%26resolution%3D10")
     gen = _wait_ready(page)
     # Hot spot hexagons and the heatmap's canvas are on the map; the layer control lists the three layers.
-    page.wait_for_function("window.dashboard.layers.hotspots.getLayers().length > 10", timeout=15000)
+    drawn = page.evaluate("window.dashboard.layers.hotspots.getLayers().length")
+    assert drawn > 10, (drawn, page.inner_text("#dash-message"), desktop.console_errors)
     assert page.locator(".leaflet-overlay-pane canvas").count() >= 1
     assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
     assert page.locator(".leaflet-control-layers-overlays label").count() == 3
