@@ -261,4 +261,8 @@ ENDPOINTS: list[Endpoint] = [
              form={"party_id": "999999999", "version": "2"}),
     Endpoint("POST", "/issues/{issue_out}/comments/{comment_out}/hide", "comment.hide", obj="out_of_area",
              page=True, ok=303),
+    # Dashboard statistics (webmap/stats_api.py).
+    Endpoint("GET", "/api/stats", "dashboard.view"),
+    Endpoint("GET", "/api/stats?area={area_in}", "dashboard.view", obj="in_area"),
+    Endpoint("GET", "/api/stats?area={area_out}", "dashboard.view", obj="out_of_area"),
 ]

@@ -41,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import accounts_api, admin, auth, cli
     from webmap import tiles
     from webmap import open311
+    from webmap import stats_api
     from webmap import i18n
     from webmap import walkabouts
     from webmap import report_pages
@@ -62,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(assets.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(open311.bp)
+    app.register_blueprint(stats_api.bp)
     app.register_blueprint(walkabouts.bp)
     app.register_blueprint(report_pages.bp)
     app.register_blueprint(dashboard.bp)
