@@ -444,14 +444,14 @@ def import_table(url: str, n: int = IMPORT_ROWS, repeats: int = REPEATS) -> tupl
     live_all = statistics.median(times["copy_all"])
     cli = statistics.median(times["cli"])
     rows += [
-        ("COPY of the imported issues into issues (8 indexes, FKs, triggers)", done, live, n / live,
+        ("COPY of the imported issues into issues (indexes, FKs, triggers)", done, live, n / live,
          (n / live) / copy_rate),
         ("  and of their history into issue_events", "-", live_all, n / live_all, (n / live_all) / copy_rate),
         ("python -m etl reports vs COPY into issues", "-", "-", "-", live / cli),
         ("python -m etl reports vs COPY into issues + issue_events", "-", "-", "-", live_all / cli),
     ]
     for step, label in (("stage", "COPY into the text stage"), ("check", "parse, communities, checks"),
-                        ("insert", "INSERT issues + history (8 indexes, FKs)")):
+                        ("insert", "INSERT issues + history (indexes, FKs, triggers)")):
         rows.append((f"  of which {label}", "-", steps[step], n / steps[step], (n / steps[step]) / copy_rate))
     title = (f"Report import: {n:,} CSV rows ({again.rejected:,} rejected) into 500 communities, median of "
              f"{repeats}; rows/s counts every row read; target >= 0.5 x COPY; {_load()} at the end")
