@@ -155,10 +155,12 @@ def _hist_parts() -> dict[str, sql.Composable]:
     return {
         "raw_hist": sql.SQL(", ").join(
             sql.SQL("(f.bucket = {k})::int AS {h}").format(k=sql.Literal(k), h=h) for k, h in enumerate(ident, 1)),
-        "zero_hist": sql.SQL(", ").join(sql.SQL("0") for _ in ident),
         "roll_hist": sql.SQL(", ").join(sql.SQL("w.{}").format(h) for h in ident),
         "hist_cols": sql.SQL(", ").join(sql.SQL("g.{}").format(h) for h in ident),
-        "sums": sql.SQL(", ").join(
+        "cohort_sums": sql.SQL(", ").join(
+            sql.SQL("sum({c}) AS {c}").format(c=sql.Identifier(c)) for c in (*SUMS, *HIST)),
+        "zero_sums": sql.SQL(", ").join(sql.SQL("0") for _ in (*SUMS, *HIST)),
+        "resums": sql.SQL(", ").join(
             sql.SQL("COALESCE(sum({c}), 0)::bigint AS {c}").format(c=sql.Identifier(c))
             for c in (*SUMS, *HIST, "backlog", "opened_after", "finished_after")),
     }
@@ -184,9 +186,12 @@ def _resolve_areas(conn: psycopg.Connection, actor: Actor | None, allowed: froze
             allowed = frozenset(actor.area_ids)
     chosen = None
     if area is not None:
-        row = conn.execute(
-            "SELECT id, code, name, name_en, level FROM areas WHERE id = %s OR code = %s ORDER BY id LIMIT 1",
-            (area if isinstance(area, int) and area < 2**63 else None, str(area))).fetchone()
+        # Digits are an id, anything else a code (as /api/issues and the dashboard read them).
+        if isinstance(area, int):
+            row = conn.execute("SELECT id, code, name, name_en, level FROM areas WHERE id = %s",
+                               (area if area < 2**63 else None,)).fetchone()
+        else:
+            row = conn.execute("SELECT id, code, name, name_en, level FROM areas WHERE code = %s", (area,)).fetchone()
         if row is None:
             raise UnknownArea(area)
         chosen = dict(zip(("id", "code", "name", "name_en", "level"), row))

@@ -149,6 +149,8 @@ CREATE TABLE stats_week (
 );
 -- The backlog: the pending rows of every week.
 CREATE INDEX stats_week_pending_idx ON stats_week (level, area_id) WHERE pending;
+-- One category across every community (the community view under a category filter).
+CREATE INDEX stats_week_category_idx ON stats_week (category, week) WHERE level = 3;
 
 CREATE FUNCTION stats_issues_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
