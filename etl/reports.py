@@ -9,7 +9,6 @@ whole import (and then nothing is written).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import time

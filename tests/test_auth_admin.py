@@ -7,17 +7,15 @@ import pytest
 
 import helpers
 from geodata import accounts, audit, passwords
-from webmap import create_app
-from webmap import db as webdb
+from conftest import app_for
 
 SQUARE = "POLYGON((116.30 39.93, 116.32 39.93, 116.32 39.95, 116.30 39.95, 116.30 39.93))"
 
 
 @pytest.fixture(scope="module")
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
-    yield app
-    webdb.close_pool(app)
+    with app_for(database_url) as app:
+        yield app
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 import helpers
+from conftest import app_for
 from webmap import create_app
 from webmap import db as webdb
 
@@ -17,15 +18,8 @@ REPORT = {"lat": 39.94, "lon": 116.31, "category": "litter", "description": "Bag
 
 @pytest.fixture(scope="module")
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
-                      "RATE_LIMIT_REPORTS": "1000 per hour"})
-    yield app
-    webdb.close_pool(app)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+    with app_for(database_url, RATE_LIMIT_REPORTS="1000 per hour") as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from werkzeug.routing import AnyConverter
 import helpers
 from geodata import accounts
 from geodata.permissions import Actor
-from webmap import create_app
-from webmap import db as webdb
+from conftest import app_for
 
 SQUARE = "POLYGON((116.30 39.93, 116.32 39.93, 116.32 39.95, 116.30 39.95, 116.30 39.93))"
 FAR = "POLYGON((116.40 39.93, 116.42 39.93, 116.42 39.95, 116.40 39.95, 116.40 39.93))"
@@ -24,9 +23,8 @@ FAR = "POLYGON((116.40 39.93, 116.42 39.93, 116.42 39.95, 116.40 39.95, 116.40 3
 
 @pytest.fixture(scope="module")
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
-    yield app
-    webdb.close_pool(app)
+    with app_for(database_url) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 
 import helpers
 from geodata import accounts, audit, passwords, permissions, tokens
+from conftest import app_for
 from webmap import create_app
 from webmap import db as webdb
 
@@ -18,14 +19,8 @@ COOKIE = "session"
 
 @pytest.fixture(scope="module")
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
-    yield app
-    webdb.close_pool(app)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+    with app_for(database_url) as app:
+        yield app
 
 
 @pytest.fixture(autouse=True)

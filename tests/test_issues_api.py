@@ -10,6 +10,7 @@ import pytest
 
 from geodata import issues
 from issues_world import IN_BIG, IN_SMALL, OUTSIDE, PLANTED_CONTACT, world  # noqa: F401
+from conftest import app_for
 from webmap import create_app
 from webmap import db as webdb
 from webmap import openapi
@@ -20,15 +21,8 @@ REPORT = {"lat": IN_BIG[1], "lon": IN_BIG[0], "category": "litter", "description
 @pytest.fixture
 def app(database_url):
     # Rate limits have their own test below; here one client posts far more than a resident may.
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
-                      "RATELIMIT_ENABLED": False})
-    yield app
-    webdb.close_pool(app)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+    with app_for(database_url, RATELIMIT_ENABLED=False) as app:
+        yield app
 
 
 def _counts(conn):

@@ -5,18 +5,15 @@ import helpers
 import pytest
 
 from issues_world import IN_BIG, PLANTED_CONTACT, world  # noqa: F401
-from webmap import create_app
-from webmap import db as webdb
+from conftest import app_for
 
 REPORT = {"lat": IN_BIG[1], "lon": IN_BIG[0], "category": "litter", "description": "Rubbish by gate 3"}
 
 
 @pytest.fixture
-def client(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
-                      "RATELIMIT_ENABLED": False})
-    yield app.test_client()
-    webdb.close_pool(app)
+def app(database_url):
+    with app_for(database_url, RATELIMIT_ENABLED=False) as app:
+        yield app
 
 
 @pytest.fixture

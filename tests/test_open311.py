@@ -17,8 +17,7 @@ from werkzeug.serving import make_server
 from geodata import issues, tokens
 from helpers import make_token
 from issues_world import IN_BIG, IN_FAR, IN_SMALL, OUTSIDE, PLANTED_CONTACT, world  # noqa: F401
-from webmap import create_app
-from webmap import db as webdb
+from conftest import app_for
 
 BASE = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -41,14 +40,8 @@ W3_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2
 @pytest.fixture
 def app(database_url, monkeypatch):
     monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
-    yield app
-    webdb.close_pool(app)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
+    with app_for(database_url) as app:
+        yield app
 
 
 @pytest.fixture
