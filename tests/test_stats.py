@@ -281,6 +281,7 @@ def test_api_stats_contract_scope_and_errors(fx, client):
                        ("since=2026-03-10&until=2026-03-01", "until"), ("since=01/03/2026", "since")):
         r = client.get(f"/api/stats?{bad}", headers=helpers.token_headers(conn, admin_user))
         assert r.status_code == 400, bad
+        assert r.get_json()["error"]["code"] == "invalid_parameter", bad
         assert field in r.get_json()["error"]["fields"], bad
     r = client.get("/api/stats?since=2020-01-01&until=2020-01-07", headers=helpers.token_headers(conn, admin_user))
     assert r.status_code == 200 and r.get_json()["totals"]["opened"] == 0

@@ -17,6 +17,7 @@ from geodata import open311
 from geodata import deliberations, groups
 from geodata import tour, walkabouts
 from geodata import hotspots
+from geodata import stats
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class Mapping:
 # The one place that decides the status of each domain error; subclasses inherit their base's entry.
 DOMAIN_ERRORS: dict[type[BaseException], Mapping] = {
     areas.UnknownLevel: Mapping(400, "invalid_parameter", field="level"),
+    # Unknown area, category or status, a bad period (a ValidationError with the parameter in fields).
+    stats.StatsError: Mapping(400, "invalid_parameter"),
     tiles.InvalidTileRequest: Mapping(400, "invalid_parameter"),
     hotspots.InvalidResolution: Mapping(400, "invalid_parameter", field="resolution"),
     hotspots.InvalidInput: Mapping(400, "invalid_parameter"),
