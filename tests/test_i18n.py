@@ -57,8 +57,9 @@ def _title(html: str) -> str:
 
 
 def _visible_text(html: str) -> str:
-    """The page's own words: no scripts, no option lists (data), no preformatted details, no switch link."""
-    html = re.sub(r"<(script|style|pre|datalist|select)\b.*?</\1>", " ", html, flags=re.S)
+    """The page's own words: no scripts, no table cells, option lists or details (data other tests may have
+    written in Chinese, e.g. party names), no switch link."""
+    html = re.sub(r"<(script|style|pre|datalist|select|td)\b.*?</\1>", " ", html, flags=re.S)
     html = re.sub(r'<a class="lang-switch".*?</a>', " ", html, flags=re.S)
     html = re.sub(r"<[^>]+>", " ", html)
     return html
