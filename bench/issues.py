@@ -313,10 +313,11 @@ def post_table(city_url: str, server: Gunicorn, seconds: int = POST_SECONDS) -> 
             _python_post(server, bodies, 3)
             result = _python_post(server, bodies, seconds)
     created = _issue_count(city_url) - before
+    # (No request may have finished at all: e.g. while something else holds a lock on the issues.)
     rps = result["requests"] / (result["duration_us"] / 1e6)
     p95 = result["p95_us"] / 1000
     client = f"wrk -t2 -c{CLIENTS}" if use_wrk else f"{CLIENTS} Python threads (wrk not installed)"
-    if "app_cpu_s" in result:
+    if "app_cpu_s" in result and result["requests"]:
         # What one report costs the machine, whatever else runs on it: 2 cores / that is the ceiling.
         app_ms, db_ms, wrk_ms = (result[k] * 1000 / result["requests"] for k in ("app_cpu_s", "db_cpu_s", "wrk_cpu_s"))
         cpu = (app_ms, db_ms, wrk_ms, (os.cpu_count() or 2) * 1000 / (app_ms + db_ms + wrk_ms))
