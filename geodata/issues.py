@@ -2,8 +2,8 @@
 
 Every function takes a psycopg connection and an Actor and returns plain data; refusals are the typed
 errors below (webmap.errors maps them to HTTP statuses). Each changing function runs in one
-transaction of its own (a savepoint when the caller already has one open), so a change and its history
-row are written together or not at all.
+transaction of its own (a savepoint when the caller already has one open), or is one statement (report()),
+so a change and its history row are written together or not at all.
 """
 from __future__ import annotations
 
