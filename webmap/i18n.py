@@ -216,12 +216,22 @@ def extract_messages() -> dict:
     root = TRANSLATIONS.parent.parent
     with (root / "babel.cfg").open() as fh:
         method_map, options_map = parse_mapping_cfg(fh)
+    # Walk only the folders babel.cfg names (webmap/, geodata/), not .venv and node_modules.
+    by_folder: dict[str, list] = {}
+    for pattern, method in method_map:
+        folder, _, rest = pattern.partition("/")
+        by_folder.setdefault(folder, []).append((rest, method, options_map.get(pattern, {})))
     found: dict = {}
-    for filename, lineno, message, _comments, context in extract_from_dir(
-            str(root), method_map, options_map, keywords={**DEFAULT_KEYWORDS, **KEYWORDS}, strip_comment_tags=True):
-        for msgid in (message if isinstance(message, tuple) else (message,)):
-            if msgid:
-                found.setdefault((context, msgid) if context else msgid, []).append(f"{filename}:{lineno}")
+    for folder, entries in sorted(by_folder.items()):
+        mapping = [(rest, method) for rest, method, _ in entries]
+        options = {rest: opts for rest, _, opts in entries}
+        for filename, lineno, message, _comments, context in extract_from_dir(
+                str(root / folder), mapping, options, keywords={**DEFAULT_KEYWORDS, **KEYWORDS},
+                strip_comment_tags=True):
+            for msgid in (message if isinstance(message, tuple) else (message,)):
+                if msgid:
+                    key = (context, msgid) if context else msgid
+                    found.setdefault(key, []).append(f"{folder}/{filename}:{lineno}")
     return found
 
 
