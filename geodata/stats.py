@@ -234,9 +234,10 @@ def _plan(filters: StatsFilter, area_ids: list[int] | None, tz: str, deadline: t
     else:
         full_from = full_to = until_excl
         after_to = None
-    # The finest level a view needs: community (1), category (2), both (3).
+    # The coarsest level a view can use: community (1), category (2), party (4), or all three keys (3).
     level_a = 3 if filters.category else 1
     level_c = 3 if area_ids is not None else 2
+    level_p = 3 if (filters.category or area_ids is not None) else 4
     level_w = 3 if (filters.category and area_ids is not None) else (1 if area_ids is not None else 2)
     issue_parts: list[sql.Composable] = []
     rollup_parts: list[sql.Composable] = []
@@ -258,7 +259,7 @@ def _plan(filters: StatsFilter, area_ids: list[int] | None, tz: str, deadline: t
         "since": since, "until": until, "full_from": full_from, "full_to": full_to, "after_to": after_to,
         "start_ts": instant(since), "full_from_ts": instant(full_from), "full_to_ts": instant(full_to),
         "end_ts": instant(until_excl), "after_to_ts": instant(after_to), "tz": tz, "deadline": deadline,
-        "rollup": rollup, "level_a": level_a, "level_c": level_c, "level_w": level_w,
+        "rollup": rollup, "level_a": level_a, "level_c": level_c, "level_p": level_p, "level_w": level_w,
         "area_ids": area_ids, "category": filters.category, "status": filters.status,
         "first_week": _monday(since), "last_week": _monday(until),
     }

@@ -8,8 +8,8 @@
 -- Parameters: full_from, full_to, after_to (local dates: the period's whole weeks [full_from, full_to), and
 -- the first week after it whose rollup rows are read), the same as instants (start_ts = the period's
 -- start, full_from_ts, full_to_ts, end_ts = its end, after_to_ts; infinity in a plain run), tz and
--- deadline (stats_settings), rollup (boolean), level_a / level_c (the rollup level of the community and
--- the category views), and the filters composed by stats.py into {issue_filter} (on issues c) and
+-- deadline (stats_settings), rollup (boolean), level_a / level_c / level_p (the rollup level of the
+-- community, category and party views), and the filters composed by stats.py into {issue_filter} (on issues c) and
 -- {rollup_filter} (on stats_week w).
 WITH
 -- Issues opened in the days of the period outside its whole weeks (all of it in a plain run).
@@ -48,7 +48,7 @@ raw_counts AS (
       AND COALESCE(c.resolved_at, c.closed_at) >= %(end_ts)s AND COALESCE(c.resolved_at, c.closed_at) < %(after_to_ts)s
       AND {issue_filter}
 ),
--- The community view (rollup level level_a) and the category view (level_c).
+-- The community view (rollup level level_a), the category view (level_c) and the party view (level_p).
 cohort_a AS (
     SELECT * FROM raw_cohort
     UNION ALL
@@ -90,6 +90,26 @@ counts_c AS (
     FROM stats_week w
     WHERE %(rollup)s AND w.level = %(level_c)s AND w.week >= %(after_to)s AND {rollup_filter}
 ),
+cohort_p AS (
+    SELECT * FROM raw_cohort
+    UNION ALL
+    SELECT w.area_id, w.category, w.party_id, w.opened, w.acked, w.resolved, w.in_sla, w.rated, w.satisfied,
+           w.timed, {roll_hist}
+    FROM stats_week w
+    WHERE %(rollup)s AND w.level = %(level_p)s AND w.week >= %(full_from)s AND w.week < %(full_to)s
+      AND {rollup_filter}
+),
+counts_p AS (
+    SELECT * FROM raw_counts
+    UNION ALL
+    SELECT w.area_id, w.category, w.party_id, w.opened, 0, 0
+    FROM stats_week w
+    WHERE %(rollup)s AND w.level = %(level_p)s AND w.pending AND {rollup_filter}
+    UNION ALL
+    SELECT w.area_id, w.category, w.party_id, 0, w.opened, w.finished_resolved + w.finished_dropped
+    FROM stats_week w
+    WHERE %(rollup)s AND w.level = %(level_p)s AND w.week >= %(after_to)s AND {rollup_filter}
+),
 groups AS (
     SELECT 'area' AS grp, area_id AS id, NULL::text AS category, {resums}
     FROM (SELECT area_id, {cohort_sums}, 0 AS backlog, 0 AS opened_after, 0 AS finished_after
@@ -109,10 +129,10 @@ groups AS (
     UNION ALL
     SELECT 'party', party_id, NULL, {resums}
     FROM (SELECT party_id, {cohort_sums}, 0 AS backlog, 0 AS opened_after, 0 AS finished_after
-          FROM cohort_c GROUP BY party_id
+          FROM cohort_p GROUP BY party_id
           UNION ALL
           SELECT party_id, {zero_sums}, sum(backlog), sum(opened_after), sum(finished_after)
-          FROM counts_c GROUP BY party_id) x
+          FROM counts_p GROUP BY party_id) x
     GROUP BY party_id
     UNION ALL
     SELECT 'total', NULL, NULL, {resums}

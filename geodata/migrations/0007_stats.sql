@@ -89,14 +89,15 @@ LANGUAGE sql STABLE AS $$
                       THEN greatest(date_part('epoch', resolved_at - created_at) / 3600, 0) END AS hours) x
 $$;
 
--- The rollup, at three levels: 1 = per community, 2 = per category, 3 = per community and category (the
--- coarse levels answer unfiltered views from a tenth of the rows). Keys: the local ISO week (Monday), the
--- community (0 at level 2), the category ('' at level 1), the assigned party (0: none; for a resolved issue
--- the party that resolved it, as reopening clears the assignment) and whether the issue still waits on
--- the service (pending: not resolved, closed, rejected or a duplicate).
+-- The rollup, at four levels: 1 = per community, 2 = per category, 3 = per community, category and party,
+-- 4 = per party (the coarse levels answer unfiltered views from a tenth of the rows). Keys: the local ISO
+-- week (Monday), the community (0 at levels 2, 4), the category ('' at levels 1, 4), the assigned party
+-- (0 at levels 1, 2, and for no party; for a resolved issue the party that resolved it, as reopening clears
+-- the assignment) and whether the issue still waits on the service (pending: not resolved, closed,
+-- rejected or a duplicate).
 -- opened .. h34 count the issues opened in the week; finished_* those resolved or rejected in it.
 CREATE TABLE stats_week (
-    level             smallint NOT NULL CHECK (level IN (1, 2, 3)),
+    level             smallint NOT NULL CHECK (level IN (1, 2, 3, 4)),
     week              date NOT NULL,
     area_id           bigint NOT NULL,
     category          text NOT NULL,
@@ -207,7 +208,7 @@ BEGIN
                    sum(sign * finished_resolved),
                    sum(sign * finished_dropped)
         FROM (
-            SELECT c.sign, l.level, t.week, l.area_id, l.category, COALESCE(c.assigned_party_id, 0) AS party_id,
+            SELECT c.sign, l.level, t.week, l.area_id, l.category, l.party_id,
                    c.status NOT IN ('resolved', 'closed', 'rejected', 'duplicate') AS pending,
                    CASE WHEN t.slot = 1 THEN f.opened ELSE 0 END AS opened,
                    CASE WHEN t.slot = 1 THEN f.acked ELSE 0 END AS acked,
@@ -256,8 +257,11 @@ BEGIN
             CROSS JOIN LATERAL stats_issue_facts(c.created_at, c.due_at, c.acknowledged_at, c.resolved_at,
                                                  c.closed_at, c.status, c.satisfaction, tz, deadline) f
             CROSS JOIN LATERAL (VALUES (1, f.opened_week), (2, f.finish_week)) t (slot, week)
-            CROSS JOIN LATERAL (VALUES (1::smallint, c.area_id, ''), (2::smallint, 0::bigint, c.category),
-                                       (3::smallint, c.area_id, c.category)) l (level, area_id, category)
+            CROSS JOIN LATERAL (VALUES (1::smallint, c.area_id, '', 0::bigint),
+                                       (2::smallint, 0::bigint, c.category, 0::bigint),
+                                       (3::smallint, c.area_id, c.category, COALESCE(c.assigned_party_id, 0)),
+                                       (4::smallint, 0::bigint, '', COALESCE(c.assigned_party_id, 0)))
+                l (level, area_id, category, party_id)
             WHERE t.week IS NOT NULL
         ) x
         GROUP BY level, week, area_id, category, party_id, pending
@@ -355,7 +359,7 @@ BEGIN
                    sum(sign * finished_resolved),
                    sum(sign * finished_dropped)
         FROM (
-            SELECT c.sign, l.level, t.week, l.area_id, l.category, COALESCE(c.assigned_party_id, 0) AS party_id,
+            SELECT c.sign, l.level, t.week, l.area_id, l.category, l.party_id,
                    c.status NOT IN ('resolved', 'closed', 'rejected', 'duplicate') AS pending,
                    CASE WHEN t.slot = 1 THEN f.opened ELSE 0 END AS opened,
                    CASE WHEN t.slot = 1 THEN f.acked ELSE 0 END AS acked,
@@ -404,8 +408,11 @@ BEGIN
             CROSS JOIN LATERAL stats_issue_facts(c.created_at, c.due_at, c.acknowledged_at, c.resolved_at,
                                                  c.closed_at, c.status, c.satisfaction, tz, deadline) f
             CROSS JOIN LATERAL (VALUES (1, f.opened_week), (2, f.finish_week)) t (slot, week)
-            CROSS JOIN LATERAL (VALUES (1::smallint, c.area_id, ''), (2::smallint, 0::bigint, c.category),
-                                       (3::smallint, c.area_id, c.category)) l (level, area_id, category)
+            CROSS JOIN LATERAL (VALUES (1::smallint, c.area_id, '', 0::bigint),
+                                       (2::smallint, 0::bigint, c.category, 0::bigint),
+                                       (3::smallint, c.area_id, c.category, COALESCE(c.assigned_party_id, 0)),
+                                       (4::smallint, 0::bigint, '', COALESCE(c.assigned_party_id, 0)))
+                l (level, area_id, category, party_id)
             WHERE t.week IS NOT NULL
         ) x
         GROUP BY level, week, area_id, category, party_id, pending
@@ -503,7 +510,7 @@ BEGIN
                    sum(sign * finished_resolved),
                    sum(sign * finished_dropped)
         FROM (
-            SELECT c.sign, l.level, t.week, l.area_id, l.category, COALESCE(c.assigned_party_id, 0) AS party_id,
+            SELECT c.sign, l.level, t.week, l.area_id, l.category, l.party_id,
                    c.status NOT IN ('resolved', 'closed', 'rejected', 'duplicate') AS pending,
                    CASE WHEN t.slot = 1 THEN f.opened ELSE 0 END AS opened,
                    CASE WHEN t.slot = 1 THEN f.acked ELSE 0 END AS acked,
@@ -552,8 +559,11 @@ BEGIN
             CROSS JOIN LATERAL stats_issue_facts(c.created_at, c.due_at, c.acknowledged_at, c.resolved_at,
                                                  c.closed_at, c.status, c.satisfaction, tz, deadline) f
             CROSS JOIN LATERAL (VALUES (1, f.opened_week), (2, f.finish_week)) t (slot, week)
-            CROSS JOIN LATERAL (VALUES (1::smallint, c.area_id, ''), (2::smallint, 0::bigint, c.category),
-                                       (3::smallint, c.area_id, c.category)) l (level, area_id, category)
+            CROSS JOIN LATERAL (VALUES (1::smallint, c.area_id, '', 0::bigint),
+                                       (2::smallint, 0::bigint, c.category, 0::bigint),
+                                       (3::smallint, c.area_id, c.category, COALESCE(c.assigned_party_id, 0)),
+                                       (4::smallint, 0::bigint, '', COALESCE(c.assigned_party_id, 0)))
+                l (level, area_id, category, party_id)
             WHERE t.week IS NOT NULL
         ) x
         GROUP BY level, week, area_id, category, party_id, pending
@@ -612,7 +622,7 @@ BEGIN
 END
 $$;
 
--- Per statement, with transition tables: a report adds three small upserts; a bulk import folds its rows
+-- Per statement, with transition tables: a report adds four small upserts; a bulk import folds its rows
 -- into a few thousand; an update that changes no figure (a "me too", a comment) writes nothing.
 CREATE TRIGGER stats_issues_insert AFTER INSERT ON issues
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stats_issues_changed();
@@ -693,7 +703,7 @@ BEGIN
     ON CONFLICT (level, week, area_id, category, party_id, pending) DO UPDATE SET finished_resolved = EXCLUDED.finished_resolved,
                                       finished_dropped = EXCLUDED.finished_dropped;
     INSERT INTO stats_week (level, week, area_id, category, party_id, pending, opened, acked, resolved, in_sla, rated, satisfied, timed, h01, h02, h03, h04, h05, h06, h07, h08, h09, h10, h11, h12, h13, h14, h15, h16, h17, h18, h19, h20, h21, h22, h23, h24, h25, h26, h27, h28, h29, h30, h31, h32, h33, h34, finished_resolved, finished_dropped)
-    SELECT l.level, w.week, l.area_id, l.category, w.party_id, w.pending,
+    SELECT l.level, w.week, l.area_id, l.category, l.party_id, w.pending,
            sum(w.opened),
            sum(w.acked),
            sum(w.resolved),
@@ -738,9 +748,10 @@ BEGIN
            sum(w.finished_resolved),
            sum(w.finished_dropped)
     FROM stats_week w
-    CROSS JOIN LATERAL (VALUES (1::smallint, w.area_id, ''), (2::smallint, 0::bigint, w.category)) l (level, area_id, category)
+    CROSS JOIN LATERAL (VALUES (1::smallint, w.area_id, '', 0::bigint), (2::smallint, 0::bigint, w.category, 0::bigint),
+                               (4::smallint, 0::bigint, '', w.party_id)) l (level, area_id, category, party_id)
     WHERE w.level = 3
-    GROUP BY l.level, w.week, l.area_id, l.category, w.party_id, w.pending;
+    GROUP BY l.level, w.week, l.area_id, l.category, l.party_id, w.pending;
 END
 $$;
 
