@@ -1,7 +1,6 @@
 """Shared fixtures: a fresh PostGIS database for the whole test session, migrated to the current schema."""
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 
@@ -63,22 +62,6 @@ def empty_areas(conn):
     """Start the test with no areas and no load history."""
     conn.execute("TRUNCATE areas, area_loads RESTART IDENTITY CASCADE")
     yield conn
-
-
-@contextlib.contextmanager
-def app_for(database_url: str, **settings):
-    """The app on the test database (TESTING, SECRET_KEY "test", and these settings); its pool closed after.
-
-    For a module's own `app` fixture, whatever its scope: `with app_for(database_url, X=1) as app: yield app`.
-    """
-    from webmap import create_app
-    from webmap import db as webdb
-
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test", **settings})
-    try:
-        yield app
-    finally:
-        webdb.close_pool(app)
 
 
 @pytest.fixture

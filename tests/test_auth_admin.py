@@ -7,7 +7,7 @@ import pytest
 
 import helpers
 from geodata import accounts, audit, passwords
-from conftest import app_for
+from apps import app_for
 
 SQUARE = "POLYGON((116.30 39.93, 116.32 39.93, 116.32 39.95, 116.30 39.95, 116.30 39.93))"
 

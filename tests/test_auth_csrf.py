@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 import helpers
-from conftest import app_for
+from apps import app_for
 from webmap import create_app
 from webmap import db as webdb
 

@@ -15,7 +15,7 @@ from werkzeug.routing import AnyConverter
 import helpers
 from geodata import accounts
 from geodata.permissions import Actor
-from conftest import app_for
+from apps import app_for
 
 SQUARE = "POLYGON((116.30 39.93, 116.32 39.93, 116.32 39.95, 116.30 39.95, 116.30 39.93))"
 FAR = "POLYGON((116.40 39.93, 116.42 39.93, 116.42 39.95, 116.40 39.95, 116.40 39.93))"

@@ -10,7 +10,7 @@ import pytest
 
 import helpers
 from geodata import accounts, audit, passwords, permissions, tokens
-from conftest import app_for
+from apps import app_for
 from webmap import create_app
 from webmap import db as webdb
 

@@ -10,7 +10,7 @@ import pytest
 
 from geodata import issues
 from issues_world import IN_BIG, IN_SMALL, OUTSIDE, PLANTED_CONTACT, world  # noqa: F401
-from conftest import app_for
+from apps import app_for
 from webmap import create_app
 from webmap import db as webdb
 from webmap import openapi

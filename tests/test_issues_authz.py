@@ -5,7 +5,7 @@ import helpers
 import pytest
 
 from issues_world import IN_BIG, PLANTED_CONTACT, world  # noqa: F401
-from conftest import app_for
+from apps import app_for
 
 REPORT = {"lat": IN_BIG[1], "lon": IN_BIG[0], "category": "litter", "description": "Rubbish by gate 3"}
 

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from geodata import issues, tokens
 from helpers import make_token
 from issues_world import IN_BIG, IN_FAR, IN_SMALL, OUTSIDE, PLANTED_CONTACT, world  # noqa: F401
-from conftest import app_for
+from apps import app_for
 
 BASE = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
