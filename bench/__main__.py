@@ -16,6 +16,7 @@ from bench.common import fresh_database, print_table
 from bench import maps, synthetic
 from bench import tour as tour_bench
 from bench import dashboard as dashboard_bench
+from bench import stats as stats_bench
 
 REPEATS = 3
 BENCH_DB = "webmap_bench"
@@ -98,6 +99,9 @@ def main() -> int:
         print_table(title, header, rows)
     # Dashboard (bench/dashboard.py): hot spots through gunicorn vs their SQL and esda, heatmap, choropleth.
     for title, header, rows in dashboard_bench.run(psycopg.conninfo.make_conninfo(url, dbname="postgres")):
+        print_table(title, header, rows)
+    # Dashboard statistics (bench/stats.py): GET /api/stats vs its bare SQL, what the rollup trigger adds per write.
+    for title, header, rows in stats_bench.run(psycopg.conninfo.make_conninfo(url, dbname="postgres")):
         print_table(title, header, rows)
     return 0
 
