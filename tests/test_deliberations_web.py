@@ -123,6 +123,11 @@ def test_api_open_vote_record_and_timeline(site):
               if e["kind"] == "deliberation"]
     assert stages == [("deliberation", "opened", None), ("deliberation", "decided", "Paint bays")]
     assert all(e["data"]["deliberation_id"] == d["id"] for e in history if e["kind"] == "deliberation")
+    # And the issue page shows both, linked to the deliberation, its title as text.
+    html = client.get(f"/issues/{w.issue_a}?lang=en").get_data(as_text=True)
+    assert f'<a href="/deliberations/{d["id"]}">Deliberation opened: Parking &lt;script&gt;' in html
+    assert f'<a href="/deliberations/{d["id"]}">Deliberation decided: Parking &lt;script&gt;' in html
+    assert "<script>alert(1)</script>" not in html and "Paint bays" in html
     listed = client.get(f"/api/deliberations?area={w.big}").get_json()["deliberations"]
     assert [x["id"] for x in listed] == [d["id"]]
 

@@ -330,6 +330,12 @@ def _issue_page(issue_id: int, *, problems: dict | None = None, notice: str | No
             what = _("Visited on a walkabout")
         elif kind == "comment_hidden":
             what = _("A comment was hidden")
+        elif kind == "deliberation":
+            title = data.get("title") or ""
+            what = (_("Deliberation opened: %(title)s", title=title) if data.get("stage") == "opened"
+                    else _("Deliberation decided: %(title)s", title=title))
+        elif kind == "work_report":
+            what = _("Work reported by %(party)s", party=party_names.get(data.get("party_id"), _("the volunteer group")))
         else:
             what = kind
         if kind == "transition" and event["to_status"] == "assigned" and data.get("party_id"):
@@ -339,6 +345,8 @@ def _issue_page(issue_id: int, *, problems: dict | None = None, notice: str | No
             "id": event["id"], "kind": kind, "what": what, "when": _when(event["at"]), "at": event["at"],
             "who": str(ACTOR_LABELS.get(actor_label, actor_label)), "note": event.get("note"),
             "comment": comments.get(data.get("comment_id")) if kind == "comment" else None,
+            "link": (url_for("deliberations.page", deliberation_id=data["deliberation_id"])
+                     if kind == "deliberation" and data.get("deliberation_id") else None),
         })
 
     now = datetime.now(timezone.utc)
