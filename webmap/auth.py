@@ -250,6 +250,8 @@ class LoginThrottle:
 
     def attempt(self) -> int | None:
         """Count an attempt; the seconds to wait when the account or client is locked out, else None."""
+        if not limiter.enabled:  # RATELIMIT_ENABLED=False: no storage was set up, and nothing is counted
+            return None
         strategy = limiter.limiter
         waits = []
         for item, ids in self.items:
@@ -261,6 +263,8 @@ class LoginThrottle:
 
     def succeeded(self) -> None:
         """Forget the account's failures and refund the client's attempt."""
+        if not limiter.enabled:
+            return
         storage = limiter.storage
         (account_item, account_ids), (client_item, client_ids) = self.items
         storage.clear(account_item.key_for(*account_ids))
