@@ -7,8 +7,8 @@ override the defaults below.
 """
 import os
 
-# Two processes per core: while one waits for PostgreSQL (a report is two round trips, a commit and its WAL
-# flush), the other has the core. Measured in docs/benchmarks-issues.md.
-workers = int(os.environ.get("WEB_WORKERS", 2 * (os.cpu_count() or 1)))
+# One sync worker per core: measured against two per core and against gthread (docs/benchmarks-issues.md),
+# more processes only added context switches and CPU per request on these two cores.
+workers = int(os.environ.get("WEB_WORKERS", os.cpu_count() or 1))
 threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
