@@ -13,14 +13,8 @@ from geodata import accounts, deliberations as dl, issues, permissions
 from geodata.validation import ValidationError
 from issues_world import IN_BIG, IN_FAR, world  # noqa: F401
 
-@pytest.fixture(scope="module", autouse=True)
-def _leave_no_people_behind(database_url):
-    """Later modules list every account and party (the admin pages): none of this module's stay."""
-    yield
-    with psycopg.connect(database_url, autocommit=True) as c:
-        c.execute("TRUNCATE issues, issue_events, supports, comments, idempotency_keys, parties, users"
-                  " RESTART IDENTITY CASCADE")
-
+# Later modules list every account and party (the admin pages): none of this module's stay.
+pytestmark = pytest.mark.usefixtures("leave_no_people_behind")
 
 
 def _iso(moment: datetime) -> str:

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import psycopg
 import pytest
 
 import helpers
 from issues_world import IN_BIG, IN_FAR, world  # noqa: F401
-from webmap import create_app
-from webmap import db as webdb
+from apps import app_for
 
-@pytest.fixture(scope="module", autouse=True)
-def _leave_no_people_behind(database_url):
-    """Later modules list every account and party (the admin pages): none of this module's stay."""
-    yield
-    with psycopg.connect(database_url, autocommit=True) as c:
-        c.execute("TRUNCATE issues, issue_events, supports, comments, idempotency_keys, parties, users"
-                  " RESTART IDENTITY CASCADE")
-
+# Later modules list every account and party (the admin pages): none of this module's stay.
+pytestmark = pytest.mark.usefixtures("leave_no_people_behind")
 
 
 @pytest.fixture
 def app(database_url):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test"})
-    yield app
-    webdb.close_pool(app)
+    with app_for(database_url) as app:
+        yield app
 
 
 def _iso(moment):

@@ -2,7 +2,6 @@
 and the count of issues resolved by each kind of party."""
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 import helpers
@@ -10,14 +9,8 @@ from geodata import accounts, groups, issues, permissions
 from geodata.validation import ValidationError
 from issues_world import world  # noqa: F401
 
-@pytest.fixture(scope="module", autouse=True)
-def _leave_no_people_behind(database_url):
-    """Later modules list every account and party (the admin pages): none of this module's stay."""
-    yield
-    with psycopg.connect(database_url, autocommit=True) as c:
-        c.execute("TRUNCATE issues, issue_events, supports, comments, idempotency_keys, parties, users"
-                  " RESTART IDENTITY CASCADE")
-
+# Later modules list every account and party (the admin pages): none of this module's stay.
+pytestmark = pytest.mark.usefixtures("leave_no_people_behind")
 
 
 def _actor(conn, user_id):
