@@ -66,5 +66,24 @@
         return [wLon, wLat];
     }
 
-    root.ChinaCRS = {outOfChina: outOfChina, wgs84ToGcj02: wgs84ToGcj02, gcj02ToWgs84: gcj02ToWgs84};
+    // For a map page: stored coordinates are WGS84; on a GCJ-02 basemap they are shifted only to be drawn,
+    // and points taken from the map are shifted back before they are sent. Needs Leaflet (L) when called.
+    function projection(crs) {
+        var gcj02 = crs === "gcj02";
+        return {
+            toDisplay: function (lat, lon) {
+                if (!gcj02) { return root.L.latLng(lat, lon); }
+                var p = wgs84ToGcj02(lon, lat);
+                return root.L.latLng(p[1], p[0]);
+            },
+            toStored: function (latlng) {
+                if (!gcj02) { return {lat: latlng.lat, lon: latlng.lng}; }
+                var p = gcj02ToWgs84(latlng.lng, latlng.lat);
+                return {lat: p[1], lon: p[0]};
+            }
+        };
+    }
+
+    root.ChinaCRS = {outOfChina: outOfChina, wgs84ToGcj02: wgs84ToGcj02, gcj02ToWgs84: gcj02ToWgs84,
+                     projection: projection};
 })(window);

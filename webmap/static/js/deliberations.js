@@ -9,22 +9,12 @@
     var L = root.L;
 
     function init(map, cfg) {
-        var gcj02 = cfg.crs === "gcj02";
         var labels = cfg.labels || {};
         var marker = null;
         // What the page (and its tests) can reach: the map, and whether the outlines have arrived.
         var api = {map: map, outlinesLoaded: !cfg.areas};
 
-        function toDisplay(lat, lon) {
-            if (!gcj02) { return L.latLng(lat, lon); }
-            var p = root.ChinaCRS.wgs84ToGcj02(lon, lat);
-            return L.latLng(p[1], p[0]);
-        }
-        function toStored(latlng) {
-            if (!gcj02) { return {lat: latlng.lat, lon: latlng.lng}; }
-            var p = root.ChinaCRS.gcj02ToWgs84(latlng.lng, latlng.lat);
-            return {lat: p[1], lon: p[0]};
-        }
+        var proj = root.ChinaCRS.projection(cfg.crs), toDisplay = proj.toDisplay, toStored = proj.toStored;
         function mark(stored) {
             var shown = toDisplay(stored.lat, stored.lon);
             if (marker) { marker.setLatLng(shown); } else {

@@ -36,16 +36,7 @@
         var gcj02 = cfg.crs === "gcj02";
 
         // Stored coordinates are WGS84; on a GCJ-02 basemap they are shifted only to be drawn.
-        function toDisplay(lat, lon) {
-            if (!gcj02) { return L.latLng(lat, lon); }
-            var p = root.ChinaCRS.wgs84ToGcj02(lon, lat);
-            return L.latLng(p[1], p[0]);
-        }
-        function toStored(latlng) {
-            if (!gcj02) { return {lat: latlng.lat, lon: latlng.lng}; }
-            var p = root.ChinaCRS.gcj02ToWgs84(latlng.lng, latlng.lat);
-            return {lat: p[1], lon: p[0]};
-        }
+        var proj = root.ChinaCRS.projection(cfg.crs), toDisplay = proj.toDisplay, toStored = proj.toStored;
 
         // ------------------------------------------------------------ filters
 

@@ -27,22 +27,7 @@
         });
     }
 
-    function projection(crs) {
-        var gcj02 = crs === "gcj02";
-        return {
-            // Stored coordinates are WGS84; on a GCJ-02 basemap they are shifted only to be drawn.
-            toDisplay: function (lat, lon) {
-                if (!gcj02) { return L.latLng(lat, lon); }
-                var p = root.ChinaCRS.wgs84ToGcj02(lon, lat);
-                return L.latLng(p[1], p[0]);
-            },
-            toStored: function (latlng) {
-                if (!gcj02) { return {lat: latlng.lat, lon: latlng.lng}; }
-                var p = root.ChinaCRS.gcj02ToWgs84(latlng.lng, latlng.lat);
-                return {lat: p[1], lon: p[0]};
-            }
-        };
-    }
+    function projection(crs) { return root.ChinaCRS.projection(crs); }
 
     function numberIcon(text, cls) {
         var span = document.createElement("span");
