@@ -203,12 +203,7 @@ def open_deliberation(conn: psycopg.Connection, actor: Actor, payload: Mapping[s
     unknown = sorted(set(payload) - OPEN_FIELDS)
     if unknown:
         raise ValidationError({name: "is not a field of a deliberation" for name in unknown})
-    area_id = payload.get("area_id")
-    if area_id is not None:
-        try:
-            area_id = validation.integer(area_id, minimum=1, maximum=2**63 - 1)
-        except ValueError as exc:
-            raise ValidationError({"area_id": str(exc)}) from None
+    area_id = validation.row_id(payload.get("area_id"), "area_id")
     permissions.require(actor, "deliberation.manage", {"area_id": area_id} if area_id is not None else None)
 
     errors = Errors()

@@ -197,12 +197,7 @@ def register(conn: psycopg.Connection, actor: Actor, payload: Mapping[str, Any])
     unknown = sorted(set(payload) - REGISTER_FIELDS)
     if unknown:
         raise ValidationError({name: "is not a field of a volunteer group" for name in unknown})
-    area_id = payload.get("area_id")
-    if area_id is not None:
-        try:
-            area_id = validation.integer(area_id, minimum=1, maximum=2**63 - 1)
-        except ValueError as exc:
-            raise ValidationError({"area_id": str(exc)}) from None
+    area_id = validation.row_id(payload.get("area_id"), "area_id")
     permissions.require(actor, "party.manage", {"area_id": area_id} if area_id is not None else None)
     errors = Errors()
     if area_id is None:
@@ -311,10 +306,7 @@ def remove_member(conn: psycopg.Connection, actor: Actor, group_id: Any, user_id
     with conn.transaction():
         group = _load(conn, group_id, for_update=True)
         permissions.require(actor, "party.manage", group)
-        try:
-            user_id = validation.integer(user_id, minimum=1, maximum=2**63 - 1)
-        except ValueError as exc:
-            raise ValidationError({"user_id": str(exc)}) from None
+        user_id = validation.row_id(user_id, "user_id")
         removed = conn.execute("DELETE FROM party_members WHERE user_id = %s AND party_id = %s RETURNING user_id",
                                (user_id, group["id"])).fetchone()
         conn.execute("UPDATE users SET party_id = NULL, updated_at = now(),"

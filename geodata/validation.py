@@ -72,6 +72,16 @@ def integer(value: Any, *, minimum: int | None = None, maximum: int | None = Non
     return value
 
 
+def row_id(value: Any, name: str) -> int | None:
+    """An optional database id (a positive bigint) from a JSON field; a bad one is a ValidationError on name."""
+    if value is None:
+        return None
+    try:
+        return integer(value, minimum=1, maximum=2**63 - 1)
+    except ValueError as exc:
+        raise ValidationError({name: str(exc)}) from None
+
+
 def integer_text(text: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """An integer written in a query string."""
     text = text.strip()
