@@ -185,7 +185,7 @@ FROM issue_cells c JOIN issues i ON i.id = c.issue_id
 WHERE c.h3_11 IS NULL
 ORDER BY c.issue_id
 LIMIT %s
-FOR UPDATE OF c SKIP LOCKED
+FOR UPDATE OF c
 """
 _STORE = """
 UPDATE issue_cells c
@@ -204,8 +204,10 @@ def cells_of(lons: list[float], lats: list[float], resolution: int) -> list[int]
 def fill_cells(conn, batch: int = FILL_BATCH) -> int:
     """Compute the H3 cells of issues that have none yet (new or moved); returns how many were filled.
 
-    Rows another request is filling right now are skipped, not waited for: their issues count from the
-    next request on, as if they had been reported a moment later.
+    Rows another request is filling right now are waited for (FOR UPDATE, in issue order, so no deadlock),
+    not skipped: a dashboard fires its layers at once, and a layer that skipped them would count none of
+    the issues just reported (an empty hot spot map right after an import). Once the other request commits,
+    those rows no longer match and the next pending ones are taken in their place.
     """
     filled = 0
     while True:

@@ -152,6 +152,32 @@ def test_new_and_moved_issues_get_their_cells(world):
         conn.execute("UPDATE issues SET status = 'rejected', closed_at = now() WHERE id = %s", (issue_id,))
 
 
+def test_a_fill_waits_for_cells_another_request_is_computing(world):
+    """Two layers of one dashboard fill at once: the second waits for the first instead of counting nothing."""
+    import threading
+
+    with psycopg.connect(world.database_url, autocommit=True) as conn, \
+            psycopg.connect(world.database_url, autocommit=True) as other:
+        ids = [conn.execute(
+            "INSERT INTO issues (category, title, description, geom, area_id, due_at) VALUES"
+            " ('manhole', 't', 'd', ST_SetSRID(ST_MakePoint(116.37, 39.94 + %s * 0.0001), 4326), %s, now())"
+            " RETURNING id", (n, world.db)).fetchone()[0] for n in range(3)]
+        with other.transaction():
+            # The first request holds the new rows and has not committed its cells yet.
+            held = other.execute("SELECT issue_id FROM issue_cells WHERE h3_11 IS NULL ORDER BY issue_id"
+                                 " FOR UPDATE").fetchall()
+            assert [r[0] for r in held][-3:] == ids
+            second = threading.Thread(target=dash.fill_cells, args=(conn,))
+            second.start()
+            second.join(1.0)
+            assert second.is_alive(), "the second fill went ahead without the rows the first one holds"
+        second.join(30)
+        assert not second.is_alive()
+        assert conn.execute("SELECT count(*) FROM issue_cells WHERE issue_id = ANY(%s) AND h3_9 IS NOT NULL",
+                            (ids,)).fetchone()[0] == 3
+        conn.execute("UPDATE issues SET status = 'rejected', closed_at = now() WHERE id = ANY(%s)", (ids,))
+
+
 # ---------------------------------------------------------------- bad input and empty selections
 
 
