@@ -382,7 +382,7 @@ def plan(conn: psycopg.Connection, actor: Actor, payload: Any, settings: Setting
                   "min_age_days": req.min_age_days, "all_areas": all_areas, "area_ids": area_ids,
                   "overdue_first": req.overdue_first, "cap": cap}
         with conn.cursor(row_factory=dict_row) as cur:
-            selected = cur.execute(_Q["select_area" if req.area is not None else "select_polygon"], params).fetchall()
+            selected = cur.execute(_Q["select_issues"], params).fetchall()
         if not selected:
             raise NoOpenIssues()
 

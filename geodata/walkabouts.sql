@@ -28,30 +28,16 @@ WHERE a.level = 'community' AND ST_Intersects(a.geom, p.g)
 ORDER BY ST_Area(ST_Intersection(a.geom, p.g)) DESC, a.id
 LIMIT 1;
 
--- name: select_area
--- The issues to visit inside an area, in priority order: overdue first (when asked), then the most
--- supported, then the oldest. The GiST index on issues.geom finds the candidates; the planner serves
+-- name: select_issues
+-- The issues to visit inside an area (area_id) or a drawn polygon (geojson), in priority order: overdue
+-- first (when asked), then the most supported, then the oldest. The GiST index on issues.geom finds the candidates; the planner serves
 -- only issues of the communities the actor serves.
 SELECT i.id, i.title, i.category, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.status, i.version,
        (i.status IN ('reported', 'confirmed', 'assigned', 'in_progress', 'reopened') AND i.due_at < now()) AS overdue,
        count(*) OVER () AS matched
-FROM issues i, (SELECT geom AS g FROM areas WHERE id = %(area_id)s) r
-WHERE ST_Intersects(i.geom, r.g)
-  AND i.status = ANY(%(statuses)s)
-  AND (cardinality(%(categories)s::text[]) = 0 OR i.category = ANY(%(categories)s::text[]))
-  AND i.created_at <= now() - make_interval(days => %(min_age_days)s)
-  AND (%(all_areas)s OR i.area_id = ANY(%(area_ids)s))
-ORDER BY (%(overdue_first)s AND i.status IN ('reported', 'confirmed', 'assigned', 'in_progress', 'reopened')
-          AND i.due_at < now()) DESC,
-         i.supports_count DESC, i.created_at, i.id
-LIMIT %(cap)s;
-
--- name: select_polygon
--- The same for a drawn polygon.
-SELECT i.id, i.title, i.category, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.status, i.version,
-       (i.status IN ('reported', 'confirmed', 'assigned', 'in_progress', 'reopened') AND i.due_at < now()) AS overdue,
-       count(*) OVER () AS matched
-FROM issues i, (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%(geojson)s), 4326) AS g) r
+FROM issues i,
+     (SELECT COALESCE((SELECT geom FROM areas WHERE id = %(area_id)s),
+                      ST_SetSRID(ST_GeomFromGeoJSON(%(geojson)s::text), 4326)) AS g) r
 WHERE ST_Intersects(i.geom, r.g)
   AND i.status = ANY(%(statuses)s)
   AND (cardinality(%(categories)s::text[]) = 0 OR i.category = ANY(%(categories)s::text[]))

@@ -18,7 +18,7 @@ from werkzeug.exceptions import NotFound
 from geodata import deliberations as dl, issues, permissions
 from geodata.validation import ValidationError
 from webmap import auth, db, i18n
-from webmap.issues_api import json_object
+from webmap.issues_api import area_ids_arg, json_object
 from webmap.report_pages import STATUS_LABELS, PageScripts, basemap_crs, map_parts, to_display
 
 log = logging.getLogger(__name__)
@@ -388,14 +388,7 @@ def action_done_form(action_id: int):
 @bp.get("/api/deliberations")
 def api_list():
     """Deliberations, open ones first; ?area=<id> (repeatable or comma-separated) narrows them."""
-    area_ids = []
-    for part in ",".join(request.args.getlist("area")).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit():
-            raise ValidationError({"area": "must be area ids"})
-        area_ids.append(int(part))
+    area_ids = area_ids_arg()
     with db.get_conn() as conn:
         items = dl.list_deliberations(conn, area_ids or None)
     return {"deliberations": items}

@@ -15,7 +15,7 @@ from geodata import groups, issues, permissions, tiles
 from geodata.validation import ValidationError
 from webmap import auth, db, i18n
 from webmap.deliberations import _when, say
-from webmap.issues_api import json_object
+from webmap.issues_api import area_ids_arg, json_object
 from webmap.report_pages import STATUS_LABELS
 
 log = logging.getLogger(__name__)
@@ -239,12 +239,7 @@ def work_form(group_id: int):
 @bp.get("/api/groups")
 def api_list():
     """Volunteer groups; ?area=<id>[,<id>] narrows them."""
-    area_ids = []
-    for part in ",".join(request.args.getlist("area")).split(","):
-        if part.strip():
-            if not part.strip().isdigit():
-                raise ValidationError({"area": "must be area ids"})
-            area_ids.append(int(part))
+    area_ids = area_ids_arg()
     with db.get_conn() as conn:
         return {"groups": groups.list_groups(conn, area_ids or None)}
 

@@ -82,6 +82,19 @@ def json_object(*, allowed: set[str], required: bool = True) -> dict:
     return body
 
 
+def area_ids_arg(name: str = "area") -> list[int]:
+    """Area ids from ?area=, repeatable or comma-separated; empty when none were given."""
+    area_ids = []
+    for part in ",".join(request.args.getlist(name)).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ValidationError({name: "must be area ids"})
+        area_ids.append(int(part))
+    return area_ids
+
+
 def _sends_reporter_token() -> bool:
     return bool(request.headers.get(TOKEN_HEADER) or request.args.get("token"))
 
