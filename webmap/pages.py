@@ -37,6 +37,11 @@ class GeoJsonFromApi(MacroElement):
         var names = {{ this.english|tojson }} ? [p.name_en, p.name] : [p.name, p.name_en];
         return names.filter(function (n) { return n; }).map(escapeHtml).join("<br>");
     }
+    // A view chosen before the outlines arrive (a drag, a zoom, "locate me", a script) is kept: fitting
+    // over it would pull the map away from where the person had just gone.
+    var chosen = false;
+    function choose() { chosen = true; }
+    map.on("movestart", choose);
     fetch({{ this.url|tojson }}, {headers: {"Accept": "application/geo+json"}})
         .then(function (resp) {
             if (!resp.ok) { throw new Error("HTTP " + resp.status); }
@@ -49,10 +54,17 @@ class GeoJsonFromApi(MacroElement):
                     lyr.bindTooltip(label(feature.properties || {}), {sticky: true});
                 }
             }).addTo(map);
-            // With no areas loaded yet the map keeps its start view instead of zooming to nowhere.
-            if (layer.getLayers().length) { map.fitBounds(layer.getBounds(), {padding: [16, 16]}); }
+            map.off("movestart", choose);
+            // With no areas loaded yet the map keeps its start view instead of zooming to nowhere. Not
+            // animated: the first view settles at once, so a tap lands where the map shows it.
+            if (layer.getLayers().length && !chosen) {
+                map.fitBounds(layer.getBounds(), {padding: [16, 16], animate: false});
+            }
         })
-        .catch(function (err) { console.error("could not load " + {{ this.url|tojson }}, err); });
+        .catch(function (err) {
+            map.off("movestart", choose);
+            console.error("could not load " + {{ this.url|tojson }}, err);
+        });
 })();
 {% endmacro %}
 """

@@ -503,11 +503,14 @@
             toStored: toStored,
             tileUrl: tileUrl,
             locate: locate,
-            // What the loaded tiles draw: issue ids (numbers) and the total of the cluster counts.
+            // What the loaded tiles of the current zoom draw: issue ids (numbers) and the total of the
+            // cluster counts. Tiles of the previous zoom, kept on screen until the new ones arrive, do not
+            // count: a click finds only what the current zoom's tiles hold.
             drawn: function () {
                 var ids = {}, clustered = 0;
                 if (!map.hasLayer(layer)) { return {issues: [], clustered: 0}; }
                 for (var key in layer._vectorTiles) {
+                    if (Number(key.split(":")[2]) !== layer._tileZoom) { continue; }
                     var feats = layer._vectorTiles[key]._features || {};
                     for (var fid in feats) {
                         var props = feats[fid].feature.properties || {};
