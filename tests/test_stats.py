@@ -186,6 +186,44 @@ def test_rollup_equals_the_plain_query_after_reports_and_transitions(fx):
     assert before == after
 
 
+def _rollup(conn):
+    return conn.execute("SELECT * FROM stats_week WHERE opened <> 0 OR finished_resolved <> 0"
+                        " OR finished_dropped <> 0 ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
+
+
+def test_rollup_follows_bulk_statements_as_an_import_writes_them(fx):
+    w = fx
+    conn = w.conn
+    # 3,000 issues in one INSERT, spread over 40 weeks, two communities, three parties and every status an
+    # import brings (open, resolved, closed with and without a rating, rejected).
+    conn.execute(
+        """INSERT INTO issues (category, title, description, geom, area_id, status, created_at, due_at,
+                               acknowledged_at, resolved_at, closed_at, satisfaction, assigned_party_id, source)
+           SELECT (ARRAY['litter', 'noise'])[1 + mod(g, 2)], 'bulk', 'bulk', i.geom, i.area_id,
+                  (ARRAY['reported', 'resolved', 'closed', 'closed', 'rejected'])[1 + mod(g, 5)],
+                  t, t + interval '48 hours', t + (mod(g, 30)) * interval '1 hour',
+                  CASE WHEN mod(g, 5) IN (1, 2, 3) THEN t + (mod(g, 200)) * interval '1 hour' END,
+                  CASE WHEN mod(g, 5) IN (2, 3, 4) THEN t + (mod(g, 200) + 1) * interval '1 hour' END,
+                  CASE WHEN mod(g, 5) = 2 THEN 1 + mod(g, 5) END,
+                  (ARRAY[%s, %s, %s, NULL]::bigint[])[1 + mod(g, 4)], 'import'
+           FROM generate_series(1, 3000) g
+           CROSS JOIN LATERAL (SELECT timestamptz '2025-06-02 08:00+08' + (mod(g, 280)) * interval '1 day'
+                                      + (mod(g, 24)) * interval '1 hour' AS t) c
+           CROSS JOIN LATERAL (SELECT geom, area_id FROM issues WHERE id = (ARRAY[%s, %s])[1 + mod(g, 2)]) i""",
+        (w.gov, w.party, w.other_party, w.ids["A"], w.ids["G"]))
+    # One UPDATE over many rows, some of them changing no figure at all (only their supports).
+    conn.execute("UPDATE issues SET status = 'closed', closed_at = resolved_at + interval '1 day', satisfaction = 4"
+                 " WHERE source = 'import' AND status = 'resolved' AND id % 3 = 0")
+    before = _rollup(conn)
+    conn.execute("UPDATE issues SET supports_count = supports_count + 1 WHERE source = 'import'")
+    assert _rollup(conn) == before  # nothing the statistics read changed
+    conn.execute("DELETE FROM issues WHERE source = 'import' AND id % 7 = 0")
+    bulk = _rollup(conn)
+    conn.execute("SELECT stats_rebuild()")
+    assert bulk == _rollup(conn)
+    assert sum(r[6] for r in bulk if r[0] == 3) == conn.execute("SELECT count(*) FROM issues").fetchone()[0]
+
+
 def test_official_sees_own_areas_only(fx):
     official = fx.actors["official"]  # serves C-BIG and C-SMALL
     own = stats.dashboard(fx.conn, PERIOD, actor=official)
