@@ -47,11 +47,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webmap import report_pages
     from webmap import dashboard
     from webmap import deliberations, groups
+    from webmap import report_fast
 
     i18n.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
+    report_fast.init_app(app)
     cli.init_app(app)
     app.register_blueprint(admin.bp)
     app.register_blueprint(accounts_api.bp)

@@ -88,7 +88,12 @@ def _load_user(user_id: str) -> SessionUser | None:
 
 def client_key() -> str:
     """A keyed hash of the client's address (an IPv6 client's /64): stable, comparable, never the address."""
-    addr = request.remote_addr or "-"
+    return client_key_for(request.remote_addr, current_app.config["SECRET_KEY"])
+
+
+def client_key_for(addr: str | None, key: str | bytes) -> str:
+    """client_key() of an address, with the app's secret key (also for code outside a request)."""
+    addr = addr or "-"
     try:
         ip = ipaddress.ip_address(addr)
         if ip.version == 6 and ip.ipv4_mapped is None:
@@ -98,7 +103,6 @@ def client_key() -> str:
             addr = str(ip.ipv4_mapped)
     except ValueError:
         pass
-    key = current_app.config["SECRET_KEY"]
     key = key.encode() if isinstance(key, str) else key
     return hmac.new(key, b"client-ip:" + addr.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -222,7 +226,8 @@ limiter = Limiter(key_func=rate_key, strategy="fixed-window", headers_enabled=Tr
 
 # For the issue and comment routes of other modules: @limit_reports / @limit_comments under the route decorator.
 # Shared: a report through the API, the web form or Open311 counts against the same allowance.
-limit_reports = limiter.shared_limit(_configured("RATE_LIMIT_REPORTS"), scope="issue-reports",
+REPORTS_SCOPE = "issue-reports"
+limit_reports = limiter.shared_limit(_configured("RATE_LIMIT_REPORTS"), scope=REPORTS_SCOPE,
                                      exempt_when=_trusted, methods=["POST"])
 limit_comments = limiter.shared_limit(_configured("RATE_LIMIT_COMMENTS"), scope="issue-comments",
                                       exempt_when=_trusted, methods=["POST"])
