@@ -52,7 +52,8 @@ def _single_statements() -> Iterator[psycopg.Connection]:
             conn.autocommit = False
 
 
-def _reject_constant(name: str):
+def reject_json_constant(name: str):
+    """For json.loads(parse_constant=...): NaN and Infinity are not JSON (RFC 8259)."""
     raise ValueError(f"{name} is not a JSON number")
 
 
@@ -65,7 +66,7 @@ def json_body(*, required: bool = True) -> Any:
     raw = request.get_data(cache=True)
     try:
         # Python's json would otherwise accept NaN and Infinity, which are not JSON (RFC 8259).
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
     except UnicodeDecodeError:
         raise ValidationError({"body": "is not UTF-8"}, "The request body is not UTF-8.") from None
     except ValueError as exc:

@@ -33,7 +33,7 @@ from geodata.issues import IssueError
 from geodata.permissions import Actor, PermissionDenied
 from geodata.validation import ValidationError
 from webmap import auth, db
-from webmap.issues_api import GEOJSON, REPORT_FIELDS
+from webmap.issues_api import GEOJSON, REPORT_FIELDS, reject_json_constant
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ _DISQUALIFYING = ("HTTP_COOKIE", "HTTP_AUTHORIZATION", "HTTP_IDEMPOTENCY_KEY", "
 _VARY = "Accept-Encoding, Accept-Language, Cookie"
 # Refusals that happen before anything is written: the view will say them in its own words.
 _NOTHING_WRITTEN = (ValidationError, IssueError, PermissionDenied, psycopg.Error, psycopg_pool.PoolTimeout)
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
 
 
 class FastReports:
@@ -94,7 +90,7 @@ class FastReports:
         environ["wsgi.input"] = io.BytesIO(raw)
         environ["CONTENT_LENGTH"] = str(len(raw))
         try:
-            payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            payload = json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
         except ValueError:  # UnicodeDecodeError included
             return None
         if not isinstance(payload, dict) or not set(payload) <= REPORT_FIELDS:
