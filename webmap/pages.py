@@ -54,17 +54,14 @@ class GeoJsonFromApi(MacroElement):
                     lyr.bindTooltip(label(feature.properties || {}), {sticky: true});
                 }
             }).addTo(map);
-            map.off("movestart", choose);
             // With no areas loaded yet the map keeps its start view instead of zooming to nowhere. Not
             // animated: the first view settles at once, so a tap lands where the map shows it.
             if (layer.getLayers().length && !chosen) {
                 map.fitBounds(layer.getBounds(), {padding: [16, 16], animate: false});
             }
         })
-        .catch(function (err) {
-            map.off("movestart", choose);
-            console.error("could not load " + {{ this.url|tojson }}, err);
-        });
+        .catch(function (err) { console.error("could not load " + {{ this.url|tojson }}, err); })
+        .finally(function () { map.off("movestart", choose); });
 })();
 {% endmacro %}
 """

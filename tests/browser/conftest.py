@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from geodata.config import PROJECT_ROOT
+from tests.helpers import DEFAULT_PASSWORD
 from tests.processes import die_with_parent
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -140,6 +141,16 @@ class RecordedPage:
                 continue
             out.append(url)
         return out
+
+    def sign_in(self, username: str, target: str, arrive: str | None = None):
+        """Sign in through the login form (DEFAULT_PASSWORD), landing on target; returns the page."""
+        page = self.page
+        page.goto(f"{self.base}/login?next={target}")
+        page.fill("#username", username)
+        page.fill("#password", DEFAULT_PASSWORD)
+        page.locator("form.stack button[type=submit]").click()
+        page.wait_for_url(arrive or f"**{target}")
+        return page
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from tests.helpers import DEFAULT_PASSWORD, make_user
+from tests.helpers import make_user
 
 
 def _seed(conn) -> tuple[int, str]:
@@ -28,16 +28,6 @@ def _seed(conn) -> tuple[int, str]:
     return area_id, code
 
 
-def _sign_in(rec, username: str, target: str):
-    page = rec.page
-    page.goto(f"{rec.base}/login?next={target}")
-    page.fill("#username", username)
-    page.fill("#password", DEFAULT_PASSWORD)
-    page.locator("form.stack button[type=submit]").click()
-    page.wait_for_url("**/dashboard**")
-    return page
-
-
 def _wait_ready(page, after: int = 0) -> int:
     page.wait_for_function(
         "(n) => { var d = document.getElementById('dashboard');"
@@ -50,7 +40,7 @@ def test_official_sees_layers_and_charts_and_filters_stay_in_the_url(demo_areas,
     conn.execute("TRUNCATE issues CASCADE")
     area_id, code = _seed(conn)
     make_user(conn, "official", areas=[area_id], username="official-dash")
-    page = _sign_in(desktop, "official-dash", "/dashboard%3Flang%3Den%26resolution%3D10")
+    page = desktop.sign_in("official-dash", "/dashboard%3Flang%3Den%26resolution%3D10", arrive="**/dashboard**")
     gen = _wait_ready(page)
     # Hot spot hexagons and the heatmap's canvas are on the map; the layer control lists the three layers.
     drawn = page.evaluate("window.dashboard.layers.hotspots.getLayers().length")
@@ -109,7 +99,7 @@ def test_dashboard_fits_a_phone(demo_areas, phone):
     conn = demo_areas
     area_id, _ = conn.execute("SELECT id, code FROM areas WHERE level = 'community' ORDER BY code LIMIT 1").fetchone()
     make_user(conn, "social_worker", areas=[area_id], username="sw-dash-phone")
-    page = _sign_in(phone, "sw-dash-phone", "/dashboard")
+    page = phone.sign_in("sw-dash-phone", "/dashboard", arrive="**/dashboard**")
     _wait_ready(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= 375 + 1
     box = page.locator(".dash-map-wrap").bounding_box()

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from geodata import accounts, deliberations, issues
 from geodata.permissions import Actor
-from tests.helpers import DEFAULT_PASSWORD, make_user
+from tests.helpers import make_user
 
 
 def _iso(moment):
@@ -33,21 +33,11 @@ def _world(conn):
     return d, resident, f"dl-sw-{tag}", (lat, lon)
 
 
-def _sign_in(rec, username, target):
-    page = rec.page
-    page.goto(f"{rec.base}/login?next={target}")
-    page.fill("#username", username)
-    page.fill("#password", DEFAULT_PASSWORD)
-    page.locator("form.stack button[type=submit]").click()
-    page.wait_for_url(f"**{target}")
-    return page
-
-
 def test_a_resident_votes_on_a_phone_and_a_second_vote_is_refused(demo_areas, phone):
     conn = demo_areas
     d, resident, _, _ = _world(conn)
     target = f"/deliberations/{d['id']}"
-    page = _sign_in(phone, resident, target)
+    page = phone.sign_in(resident, target)
     # The title is text, not markup.
     assert page.locator("#deliberation-title").inner_text() == "3号院停车 <b>怎么办</b>"
     assert page.locator("#phase").inner_text() == "投票中"
@@ -80,7 +70,7 @@ def test_a_resident_votes_on_a_phone_and_a_second_vote_is_refused(demo_areas, ph
 def test_a_social_worker_places_the_meeting_by_tapping_the_map(demo_areas, desktop):
     conn = demo_areas
     _, _, sw, (lat, lon) = _world(conn)
-    page = _sign_in(desktop, sw, "/deliberations")
+    page = desktop.sign_in(sw, "/deliberations")
     page.wait_for_function("window.deliberationMap && window.deliberationMap.outlinesLoaded")
     page.locator("#place-map").scroll_into_view_if_needed()
     page.evaluate("([lat, lon]) => window.deliberationMap.map.setView([lat, lon], 17, {animate: false})", [lat, lon])

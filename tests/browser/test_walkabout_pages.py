@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geodata import issues
 from geodata.permissions import Actor
-from tests.helpers import DEFAULT_PASSWORD, make_user
+from tests.helpers import make_user
 
 N_ISSUES = 5
 
@@ -25,16 +25,6 @@ def _world(conn):
     return area_id, ids, points, username
 
 
-def _sign_in(rec, username, target):
-    page = rec.page
-    page.goto(f"{rec.base}/login?next={target}")
-    page.fill("#username", username)
-    page.fill("#password", DEFAULT_PASSWORD)
-    page.locator("form.stack button[type=submit]").click()
-    page.wait_for_url(f"**{target}")
-    return page
-
-
 def _click_at(page, lat, lon):
     """Click the map where (lat, lon) is drawn, as a person would."""
     x, y = page.evaluate(
@@ -50,7 +40,7 @@ def test_plan_on_the_map_then_mark_a_stop_on_a_phone(demo_areas, desktop, phone)
     area_id, ids, points, username = _world(conn)
 
     # Desktop: draw an area round the issues with leaflet-draw, plan, see the numbered route and legs.
-    page = _sign_in(desktop, username, "/walkabouts")
+    page = desktop.sign_in(username, "/walkabouts")
     page.wait_for_function("window.walkabouts && window.walkabouts.map")
     lons, lats = [p[0] for p in points], [p[1] for p in points]
     pad = 0.0005
@@ -88,7 +78,7 @@ def test_plan_on_the_map_then_mark_a_stop_on_a_phone(demo_areas, desktop, phone)
     assert not desktop.external and not desktop.console_errors, (desktop.external, desktop.console_errors)
 
     # Phone: the walk page of the first plan; mark stop 1 confirmed with a note.
-    ppage = _sign_in(phone, username, result["page_url"])
+    ppage = phone.sign_in(username, result["page_url"])
     ppage.wait_for_function("window.walkabouts && window.walkabouts.layer")
     first = ppage.locator("#stop-1")
     assert first.locator(".stop-title strong").inner_text() == result["stops"][0]["title"]

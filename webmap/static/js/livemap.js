@@ -49,9 +49,14 @@
             return d.toISOString().slice(0, 10);
         }
 
-        function tileUrl() {
+        function chosenGroups() {
+            return groups.filter(function (g) { return filters.groups[g.key]; });
+        }
+
+        // The filters as query parameters, shared by the tiles and the "issues in view" list.
+        function filterQuery() {
             var query = [];
-            var chosen = groups.filter(function (g) { return filters.groups[g.key]; });
+            var chosen = chosenGroups();
             if (chosen.length < groups.length) {
                 var statuses = [];
                 chosen.forEach(function (g) { statuses = statuses.concat(g.statuses); });
@@ -59,6 +64,11 @@
             }
             if (filters.category) { query.push("category=" + encodeURIComponent(filters.category)); }
             if (filters.days) { query.push("since=" + sinceDate(Number(filters.days))); }
+            return query;
+        }
+
+        function tileUrl() {
+            var query = filterQuery();
             if (gcj02) { query.push("crs=gcj02"); }
             return cfg.tiles + (query.length ? "?" + query.join("&") : "");
         }
@@ -361,16 +371,8 @@
                 var clamp = function (v, lo, hi) { return Math.max(lo, Math.min(hi, v)); };
                 var query = ["bbox=" + [clamp(sw.lon, -180, 180), clamp(sw.lat, -90, 90), clamp(ne.lon, -180, 180),
                                         clamp(ne.lat, -90, 90)].map(function (v) { return v.toFixed(6); }).join(","),
-                             "limit=" + LIST_LIMIT];
-                var chosen = groups.filter(function (g) { return filters.groups[g.key]; });
-                if (!chosen.length) { this.show([], false); return; }
-                if (chosen.length < groups.length) {
-                    var statuses = [];
-                    chosen.forEach(function (g) { statuses = statuses.concat(g.statuses); });
-                    query.push("status=" + encodeURIComponent(statuses.join(",")));
-                }
-                if (filters.category) { query.push("category=" + encodeURIComponent(filters.category)); }
-                if (filters.days) { query.push("since=" + sinceDate(Number(filters.days))); }
+                             "limit=" + LIST_LIMIT].concat(filterQuery());
+                if (!chosenGroups().length) { this.show([], false); return; }
                 this._status.textContent = labels.loading;
                 fetch(cfg.issueList + "?" + query.join("&"), {headers: {Accept: "application/geo+json"},
                                                              credentials: "same-origin"})
