@@ -4,8 +4,9 @@
 
 Prints (1) GET /api/stats for the whole city and the last 365 days through gunicorn beside the bare SQL of
 the same statements (median of several runs; target <= 500 ms end to end), with a category and a
-community filter, and the same figures read from the issues alone (no rollup) once; (2) what the rollup
-triggers add to one INSERT (a report) and to one status UPDATE (a transition).
+community filter, and the same figures read from the issues alone (no rollup) once; (2) what the statistics
+trigger (it queues the change) adds to one INSERT (a report) and to one status UPDATE (a transition), and
+what folding the queue into the rollup costs later, per change.
 
 The synthetic city's issues have no parties, acknowledgements or ratings; a bench-only step gives a share
 of them those (set-based, once, marked in bench_stats) so the figures do realistic work.
@@ -37,15 +38,18 @@ WARMUP = 2
 INSERTS = 300
 # Bumped when the realism step below changes.
 STATS_VERSION = "stats-v1"
-MIGRATION = PROJECT_ROOT / "geodata" / "migrations" / "0007_stats.sql"
+# The rollup (0007) and its queue (0013): re-applied together to a city that has older drafts of them.
+MIGRATIONS = {7: PROJECT_ROOT / "geodata" / "migrations" / "0007_stats.sql",
+              13: PROJECT_ROOT / "geodata" / "migrations" / "0013_stats_queue.sql"}
 STATS_OBJECTS = """
 DROP TRIGGER IF EXISTS stats_issues_insert ON issues;
 DROP TRIGGER IF EXISTS stats_issues_update ON issues;
 DROP TRIGGER IF EXISTS stats_issues_delete ON issues;
 DROP TRIGGER IF EXISTS stats_issues_truncate ON issues;
-DROP FUNCTION IF EXISTS stats_issues_changed(), stats_rebuild(), stats_hist_percentile(bigint[], float8),
-    stats_issue_facts, stats_hour_edges();
-DROP TABLE IF EXISTS stats_week, stats_settings;
+DROP FUNCTION IF EXISTS stats_issues_changed(), stats_rebuild(), stats_rebuild_from_issues(),
+    stats_hist_percentile(bigint[], float8), stats_issue_facts, stats_hour_edges(), stats_fold(boolean),
+    stats_fold_lock_key(), stats_week_apply(issues[], issues[]);
+DROP TABLE IF EXISTS stats_week, stats_settings, stats_queue;
 DROP INDEX IF EXISTS issues_finished_idx, issue_events_reopened_idx;
 """
 
@@ -76,17 +80,21 @@ WHERE i.status <> 'reported' AND v.area_id = i.area_id AND s.k = i.area_id % 20 
 
 
 def _ensure_current(conn: psycopg.Connection, log) -> None:
-    """Migration 0007 as it is now (the city may have an earlier draft of it), then the realism step once."""
-    text = MIGRATION.read_text(encoding="utf-8")
-    checksum = hashlib.sha256(text.encode()).hexdigest()
-    applied = conn.execute("SELECT checksum FROM schema_migrations WHERE version = 7").fetchone()
-    if applied and applied[0] != checksum:
-        log("re-applying 0007_stats.sql to the city (it changed since it was applied there)")
+    """Migrations 0007 and 0013 as they are now (the city may have earlier drafts), then the realism step once."""
+    texts = {v: path.read_text(encoding="utf-8") for v, path in MIGRATIONS.items()}
+    checksums = {v: hashlib.sha256(t.encode()).hexdigest() for v, t in texts.items()}
+    applied = dict(conn.execute("SELECT version, checksum FROM schema_migrations WHERE version = ANY (%s)",
+                                (list(MIGRATIONS),)).fetchall())
+    if applied != checksums:
+        log("re-applying the statistics migrations (0007, 0013) to the city (they changed since they were applied)")
         with conn.transaction():
             conn.execute(STATS_OBJECTS)
             conn.execute("SET LOCAL jit = off")
-            conn.execute(text)
-            conn.execute("UPDATE schema_migrations SET checksum = %s WHERE version = 7", (checksum,))
+            for version, text in texts.items():
+                conn.execute(text)
+                conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)"
+                             " ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum",
+                             (version, MIGRATIONS[version].stem[5:], checksums[version]))
         conn.execute("VACUUM ANALYZE stats_week")
     conn.execute("CREATE TABLE IF NOT EXISTS bench_stats (version text NOT NULL)")
     if conn.execute("SELECT 1 FROM bench_stats WHERE version = %s", (STATS_VERSION,)).fetchone():
@@ -187,6 +195,7 @@ RETURNING id
 def trigger_table(city: str, n: int) -> tuple[str, tuple, list[tuple]]:
     """Single-row INSERTs and status UPDATEs with and without the rollup trigger, in a transaction rolled back."""
     times: dict[str, list[float]] = {"insert on": [], "insert off": [], "update on": [], "update off": []}
+    folds: list[float] = []
     with psycopg.connect(city) as conn:
         conn.execute("SET jit = off")
         areas = [r[0] for r in conn.execute("SELECT id FROM areas WHERE level = 'community' ORDER BY id LIMIT 50")]
@@ -208,14 +217,23 @@ def trigger_table(city: str, n: int) -> tuple[str, tuple, list[tuple]]:
                     conn.execute("UPDATE issues SET status = 'confirmed', acknowledged_at = now(), version = version + 1"
                                  " WHERE id = %s", (issue_id,))
                     times[f"update {'on' if on else 'off'}"].append(time.perf_counter() - t0)
+                if on:
+                    # What the queue costs later, when it is folded into the rollup: per queued change.
+                    queued = conn.execute("SELECT count(*) FROM stats_queue").fetchone()[0]
+                    t0 = time.perf_counter()
+                    conn.execute("SELECT stats_fold()")
+                    if queued:
+                        folds.append((time.perf_counter() - t0) / queued)
         conn.rollback()
     rows = []
     for what in ("insert", "update"):
         on, off = statistics.median(times[f"{what} on"]) * 1000, statistics.median(times[f"{what} off"]) * 1000
         label = "INSERT of one issue (a report)" if what == "insert" else "UPDATE of its status (a transition)"
         rows.append((label, len(times[f"{what} on"]), off, on, on - off))
-    title = (f"What the rollup trigger adds to one statement, in the city (single-row statements, one client, "
-             f"rolled back; median); {_load()} at the end")
+    rows.append((f"  later: stats_fold() of the queued changes ({n // 6} INSERTs and UPDATEs at a time), per change",
+                 len(folds), "-", "-", statistics.median(folds) * 1000))
+    title = (f"What the statistics trigger (it queues the change, migration 0013) adds to one statement, in the "
+             f"city (single-row statements, one client, rolled back; median); {_load()} at the end")
     return title, ("statement", "each", "without ms", "with ms", "added ms"), rows
 
 

@@ -1,11 +1,13 @@
 """The officials' dashboard statistics: the three 12345 rates, backlog, weekly series, time to resolve.
 
 Everything is computed in PostgreSQL. Each figure is a sum over issues of a per-issue contribution
-(`stats_issue_facts`, migration 0007), kept in a weekly rollup (`stats_week`) by statement-level triggers;
+(`stats_issue_facts`, migration 0007), kept in a weekly rollup (`stats_week`): statement-level triggers
+queue each change and fold() moves the queue into the rollup before it is read (migration 0012);
 the days at the edges of a period and any status-filtered selection are read from the issues directly.
 Definitions, the rollup design and measured figures: docs/statistics.md.
 
     python -m geodata.stats configure [--time-zone Asia/Shanghai] [--response-hours 24]
+    python -m geodata.stats fold
 """
 from __future__ import annotations
 
@@ -330,6 +332,8 @@ def dashboard(conn: psycopg.Connection, filters: StatsFilter | Mapping[str, str]
         params["area_ids"] = [0]
     fmt = {"issue_filter": plan.issue_filter, "rollup_filter": plan.rollup_filter, **_hist_parts()}
 
+    if params["rollup"]:
+        fold(conn)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         # A few hundred milliseconds at most: compiling them with JIT would cost more than it saves.
         cur.execute("SET LOCAL jit = off")
@@ -413,6 +417,15 @@ def _names(cur, rows: list[dict]) -> dict:
     return {"areas": areas, "categories": categories, "parties": parties}
 
 
+def fold(conn: psycopg.Connection) -> int:
+    """Fold the queued changes of issues into the rollup (migration 0012) and commit; returns how many."""
+    with conn.transaction():
+        folded = conn.execute("SELECT stats_fold()").fetchone()[0]
+    if folded:
+        log.debug("statistics: %s queued change(s) folded into the rollup", folded)
+    return int(folded)
+
+
 # ---------------------------------------------------------------- settings
 
 
@@ -437,7 +450,7 @@ def configure(conn: psycopg.Connection, *, time_zone: str | None = None, respons
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m geodata.stats configure [--time-zone TZ] [--response-hours H]"""
+    """python -m geodata.stats configure [--time-zone TZ] [--response-hours H] | fold"""
     from geodata import db
 
     parser = argparse.ArgumentParser(prog="python -m geodata.stats", description=__doc__,
@@ -446,9 +459,14 @@ def main(argv: list[str] | None = None) -> int:
     cfg = sub.add_parser("configure", help="set the time zone of weeks and the response deadline; rebuild the rollup")
     cfg.add_argument("--time-zone", default=os.environ.get("TIMEZONE"))
     cfg.add_argument("--response-hours", type=float, default=None)
+    sub.add_parser("fold", help="fold the queued changes of issues into the rollup now (the statistics do it"
+                               " before they read it; this keeps the queue short where nothing reads them)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with db.connect(autocommit=True) as conn:
+        if args.command == "fold":
+            print(f"{fold(conn)} queued change(s) folded")
+            return 0
         changed = configure(conn, time_zone=args.time_zone, response_hours=args.response_hours)
     print("rollup rebuilt" if changed else "settings unchanged")
     return 0

@@ -6,8 +6,10 @@ out on paper. Times are Beijing time (+08:00), the rollup's time zone.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 
 from geodata import issues, stats
@@ -179,14 +181,14 @@ def test_rollup_equals_the_plain_query_after_reports_and_transitions(fx):
             fast.pop("definitions"), plain.pop("definitions")
             assert fast == plain, args
     # The rollup itself equals a rebuild from the issues.
-    before = w.conn.execute("SELECT * FROM stats_week WHERE opened <> 0 OR finished_resolved <> 0"
-                            " OR finished_dropped <> 0 ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
+    before = _rollup(w.conn)
     w.conn.execute("SELECT stats_rebuild()")
     after = w.conn.execute("SELECT * FROM stats_week ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
     assert before == after
 
 
 def _rollup(conn):
+    conn.execute("SELECT stats_fold()")
     return conn.execute("SELECT * FROM stats_week WHERE opened <> 0 OR finished_resolved <> 0"
                         " OR finished_dropped <> 0 ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
 
@@ -222,6 +224,94 @@ def test_rollup_follows_bulk_statements_as_an_import_writes_them(fx):
     conn.execute("SELECT stats_rebuild()")
     assert bulk == _rollup(conn)
     assert sum(r[6] for r in bulk if r[0] == 3) == conn.execute("SELECT count(*) FROM issues").fetchone()[0]
+
+
+def _queued(conn) -> int:
+    return conn.execute("SELECT count(*) FROM stats_queue").fetchone()[0]
+
+
+def test_a_report_queues_its_figures_and_the_statistics_fold_them_before_reading(fx, database_url):
+    w = fx
+    conn = w.conn
+    conn.execute("SELECT stats_fold()")
+    rollup = conn.execute("SELECT * FROM stats_week ORDER BY 1, 2, 3, 4, 5, 6").fetchall()
+    before = stats.dashboard(conn, {}, actor=admin(w))["totals"]["opened"]
+    # Another session's report, still uncommitted: its queued row is not the fold's to take.
+    with psycopg.connect(database_url) as other:
+        issues.report(other, w.actors["anonymous"], {"lat": IN_BIG[1], "lon": IN_BIG[0],
+                                                        "category": "litter", "description": "uncommitted"})
+        assert conn.execute("SELECT stats_fold()").fetchone()[0] == 0
+        other.commit()
+    # The report wrote no rollup row itself: it waits in the queue, one row.
+    assert _queued(conn) == 1
+    assert conn.execute("SELECT * FROM stats_week ORDER BY 1, 2, 3, 4, 5, 6").fetchall() == rollup
+    after = stats.dashboard(conn, {}, actor=admin(w))
+    assert after["totals"]["opened"] == before + 1
+    assert _queued(conn) == 0
+    # A second fold finds nothing left, and the rollup equals a rebuild from the issues.
+    assert conn.execute("SELECT stats_fold()").fetchone()[0] == 0
+    folded = _rollup(conn)
+    conn.execute("SELECT stats_rebuild()")
+    assert folded == _rollup(conn)
+
+
+def test_a_rebuild_with_changes_still_queued_counts_them_once(fx):
+    conn = fx.conn
+    conn.execute("SELECT stats_fold()")
+    expected = _rollup(conn)
+    fx.report(point=IN_SMALL, category="noise")
+    conn.execute("UPDATE issues SET status = 'confirmed', version = version + 1 WHERE id = %s", (fx.ids["D"],))
+    assert _queued(conn) == 3  # one added; one taken away and one added back by the update
+    conn.execute("SELECT stats_rebuild()")
+    assert _queued(conn) == 0
+    rebuilt = _rollup(conn)
+    assert rebuilt != expected
+    conn.execute("SELECT stats_rebuild()")
+    assert _rollup(conn) == rebuilt
+
+
+def test_the_background_fold_never_waits_for_a_fold_another_session_is_running(fx, database_url):
+    conn = fx.conn
+    conn.execute("SELECT stats_fold()")
+    fx.report()
+    with psycopg.connect(database_url) as other:
+        other.execute("SELECT pg_advisory_xact_lock(stats_fold_lock_key())")
+        conn.execute("SET lock_timeout = '2s'")
+        try:
+            # What the background folder does: give up at once instead of waiting for the other fold.
+            assert conn.execute("SELECT stats_fold(false)").fetchone()[0] == 0
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                conn.execute("SELECT stats_fold()")  # a reader's fold waits (here: until lock_timeout)
+        finally:
+            conn.execute("RESET lock_timeout")
+        other.rollback()
+    assert conn.execute("SELECT stats_fold()").fetchone()[0] == 1
+
+
+def test_the_web_workers_fold_the_queue_in_the_background(fx, database_url):
+    from apps import app_for
+    from webmap import background
+
+    conn = fx.conn
+    conn.execute("SELECT stats_fold()")
+    with app_for(database_url, STATS_FOLD_SECONDS=0) as app:
+        assert background.start(app) is None  # 0: never
+    fx.report()
+    fx.report(point=IN_SMALL)
+    with app_for(database_url, STATS_FOLD_SECONDS=0.2) as app:
+        folder = background.start(app)
+        try:
+            deadline = time.monotonic() + 20
+            while _queued(conn) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            folder.stop()
+            folder.join(5)
+    assert _queued(conn) == 0 and folder.folded == 2
+    assert not folder.is_alive()
+    folded = _rollup(conn)
+    conn.execute("SELECT stats_rebuild()")
+    assert _rollup(conn) == folded
 
 
 def test_official_sees_own_areas_only(fx):

@@ -12,3 +12,10 @@ import os
 workers = int(os.environ.get("WEB_WORKERS", os.cpu_count() or 1))
 threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
+
+
+def post_worker_init(worker):
+    """Each worker folds the statistics queue now and then, between requests (webmap/background.py)."""
+    from webmap import background
+
+    background.start(worker.wsgi)
