@@ -177,6 +177,9 @@ def to_wgs84(system, lon, lat):
         return gcj02_to_wgs84(lon, lat)
     if name == "bd09":
         return bd09_to_wgs84(lon, lat)
+    if isinstance(lon, (int, float)) and isinstance(lat, (int, float)):
+        # A single point as most reports send it: no arrays needed to hand back two floats.
+        return float(lon), float(lat)
     lon, lat, scalar = _prepare(lon, lat)
     # Copy so callers never get a view of (or a broadcast of) their own input back.
     return _finish(lon.copy(), lat.copy(), scalar)

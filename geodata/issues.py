@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.string import TextLoader
 
-from geodata import audit, chinacrs, permissions, tokens, validation
+from geodata import audit, chinacrs, permissions, ratelimit, tokens, validation
 from geodata.permissions import Actor
 from geodata.validation import Errors, ValidationError
 
@@ -311,8 +311,8 @@ _CATEGORY = "SELECT code, name, name_en, sla_days, duplicate_radius_m FROM categ
 # boundary reload can slip in between a lookup and the write; the category is checked and its SLA and name
 # read in it; the "created" event is written beside it; the answer is the stored issue and its public
 # Feature. No community or no such category, no row (report() then asks which).
-_INSERT = f"""
-WITH point AS (
+_INSERT_TEMPLATE = """
+WITH {hit}point AS (
     SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g
 ), area AS (
     SELECT a.id FROM areas a, point
@@ -325,10 +325,10 @@ WITH point AS (
     INSERT INTO issues AS i (category, title, description, geom, area_id, reporter_id, reporter_contact,
                              reporter_token_hash, created_at, updated_at, due_at, source, external_id)
     SELECT category.code,
-           COALESCE(%(title)s::text, left(category.name || ': ' || %(snippet)s::text, {TITLE_MAX})),
+           COALESCE(%(title)s::text, left(category.name || ': ' || %(snippet)s::text, {title_max})),
            %(description)s, point.g, area.id, %(reporter_id)s, %(contact)s,
            %(token_hash)s, t.at, t.at, t.at + make_interval(days => category.sla_days), %(source)s, %(external_id)s
-    FROM point, area, category, (SELECT COALESCE(%(created_at)s::timestamptz, now()) AS at) t
+    FROM point, area, category, (SELECT COALESCE(%(created_at)s::timestamptz, now()) AS at) t{hit_from}
     RETURNING i.*
 ), event AS (
     INSERT INTO issue_events (issue_id, at, actor_id, actor_role, actor_label, kind, to_status, data)
@@ -336,8 +336,15 @@ WITH point AS (
            jsonb_build_object('source', source)
     FROM inserted
 )
-SELECT {_ISSUE_COLUMNS}, {_FEATURE} AS feature FROM inserted i JOIN areas a ON a.id = i.area_id
+{answer}
 """
+_ANSWER = f"SELECT {_ISSUE_COLUMNS}, {_FEATURE} AS feature FROM inserted i JOIN areas a ON a.id = i.area_id"
+_INSERT = _INSERT_TEMPLATE.format(hit="", hit_from="", title_max=TITLE_MAX, answer=_ANSWER)
+# The same with a rate-limit hit counted in it (ratelimit.Hit): the issue is written only within the limit,
+# and the one row answers the hit's count whether or not it was.
+_INSERT_COUNTED = _INSERT_TEMPLATE.format(
+    hit=f"hit AS ({ratelimit.HIT_SQL}), ", hit_from=" , hit WHERE hit.hits <= %(rl_allowed)s",
+    title_max=TITLE_MAX, answer=f"SELECT hit.hits AS rl_hits, hit.ends AS rl_ends, x.* FROM hit LEFT JOIN ({_ANSWER}) x ON true")
 
 _UPDATE_STATUS = """
 UPDATE issues SET
@@ -735,13 +742,16 @@ def _check_category(conn: psycopg.Connection, category: str, errors: Errors) -> 
 
 
 def report(conn: psycopg.Connection, actor: Actor, payload: Mapping[str, Any], *, source: str = "web",
-           external_id: str | None = None, created_at: datetime | None = None) -> Reported:
+           external_id: str | None = None, created_at: datetime | None = None,
+           counted: ratelimit.Hit | None = None) -> Reported:
     """Record a new issue from {lat, lon, category, description, title?, contact?, crs?}.
 
     Validation is strict (finite numbers only, no strings for numbers, known category, lengths) and lists
     every problem at once. crs may be wgs84 (default), gcj02 or bd09; points are stored in WGS84. An
     anonymous reporter gets a private token (returned once, only its hash is kept) that later proves they
-    reported it. created_at is for imports of historical reports.
+    reported it. created_at is for imports of historical reports. counted: a rate-limit hit taken in the
+    report's own statement (filled in when the statement ran); over the limit, ratelimit.LimitReached and
+    nothing written but the hit.
     """
     permissions.require(actor, "issue.report")
     if not isinstance(payload, Mapping):
@@ -803,7 +813,15 @@ def report(conn: psycopg.Connection, actor: Actor, payload: Mapping[str, Any], *
     }
     # One statement: atomic by itself, so no transaction or savepoint of its own (each is a round trip).
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(_INSERT, params).fetchone()
+        if counted is None:
+            row = cur.execute(_INSERT, params).fetchone()
+        else:
+            row = cur.execute(_INSERT_COUNTED, {**params, **counted.params(), "rl_allowed": counted.allowed}).fetchone()
+            counted.hits, counted.ends = int(row.pop("rl_hits")), float(row.pop("rl_ends"))
+            if not counted.within:
+                raise ratelimit.LimitReached(counted)
+            if row["id"] is None:
+                row = None
     if row is None:
         errors = Errors()
         _check_category(conn, category, errors)

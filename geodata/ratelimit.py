@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -23,14 +24,15 @@ log = logging.getLogger(__name__)
 SCHEME = "webmap-pg"
 
 # One statement, so concurrent hits from any process serialise on the row's lock and each sees its own count.
-# A window that has run out starts again from this hit.
-_INCR = """
+# A window that has run out starts again from this hit. Also a data-modifying CTE of writes that count
+# against a limit in their own statement (Hit; geodata.issues.report): hits, ends.
+HIT_SQL = """
 INSERT INTO rate_limits AS r (key, hits, expires_at)
-VALUES (%(key)s, %(amount)s, clock_timestamp() + make_interval(secs => %(expiry)s))
+VALUES (%(rl_key)s, %(rl_amount)s, clock_timestamp() + make_interval(secs => %(rl_expiry)s))
 ON CONFLICT (key) DO UPDATE SET
     hits = CASE WHEN r.expires_at <= clock_timestamp() THEN excluded.hits ELSE r.hits + excluded.hits END,
     expires_at = CASE WHEN r.expires_at <= clock_timestamp() THEN excluded.expires_at ELSE r.expires_at END
-RETURNING hits, extract(epoch FROM expires_at)
+RETURNING hits, extract(epoch FROM expires_at)::float8 AS ends
 """
 _GET = "SELECT hits FROM rate_limits WHERE key = %s AND expires_at > clock_timestamp()"
 _EXPIRY = "SELECT extract(epoch FROM expires_at) FROM rate_limits WHERE key = %s AND expires_at > clock_timestamp()"
@@ -42,6 +44,43 @@ _SWEEP_EVERY = 256
 # A hit is followed, in the same request, by reads of its count and expiry for the X-RateLimit headers:
 # incr() returns both in its one statement and keeps them this long (per thread) to answer those reads.
 _FRESH_S = 1.0
+
+
+class LimitReached(Exception):
+    """A write counted against its limit in its own statement found the limit used up, and wrote nothing else."""
+
+    def __init__(self, hit: Hit):
+        super().__init__(f"rate limit {hit.key} reached ({hit.hits} of {hit.allowed})")
+        self.hit = hit
+
+
+@dataclass
+class Hit:
+    """One hit of a fixed-window counter (as `limits`' FixedWindowRateLimiter counts it), taken by a write in
+    the write's own statement: the write happens only while hits <= allowed. One round trip instead of two.
+
+    hits and ends are filled in once the statement ran, whether or not the write happened (None: it did not
+    run, so nothing was counted).
+    """
+
+    key: str
+    expiry: float
+    allowed: int
+    amount: int = 1
+    hits: int | None = None
+    ends: float | None = None
+
+    def params(self) -> dict:
+        """The parameters of HIT_SQL."""
+        return {"rl_key": self.key, "rl_amount": self.amount, "rl_expiry": float(self.expiry)}
+
+    @property
+    def counted(self) -> bool:
+        return self.hits is not None
+
+    @property
+    def within(self) -> bool:
+        return self.hits is not None and self.hits <= self.allowed
 
 
 class PostgresStorage(Storage):
@@ -97,13 +136,17 @@ class PostgresStorage(Storage):
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Count amount hits in the key's window (opened now, for expiry seconds, when there is none)."""
         with self._conn() as conn:
-            hits, ends = conn.execute(_INCR, {"key": key, "amount": amount, "expiry": float(expiry)}).fetchone()
+            hits, ends = conn.execute(HIT_SQL, {"rl_key": key, "rl_amount": amount, "rl_expiry": float(expiry)}).fetchone()
             if random.randrange(_SWEEP_EVERY) == 0:
                 conn.execute(_SWEEP)
             if not conn.autocommit:
                 conn.commit()
-        self._local.last = (key, int(hits), float(ends), time.monotonic())
+        self.remember(key, hits, ends)
         return int(hits)
+
+    def remember(self, key: str, hits: int, ends: float) -> None:
+        """A hit on key counted elsewhere (a Hit in a write's statement): reads of it in this request use it."""
+        self._local.last = (key, int(hits), float(ends), time.monotonic())
 
     def get(self, key: str) -> int:
         """Hits in the key's current window (0 when none is open)."""

@@ -91,8 +91,12 @@ def client_key() -> str:
     return client_key_for(request.remote_addr, current_app.config["SECRET_KEY"])
 
 
+@functools.lru_cache(maxsize=4096)
 def client_key_for(addr: str | None, key: str | bytes) -> str:
-    """client_key() of an address, with the app's secret key (also for code outside a request)."""
+    """client_key() of an address, with the app's secret key (also for code outside a request).
+
+    Cached: a busy client's every request would otherwise parse its address and compute an HMAC again.
+    """
     addr = addr or "-"
     try:
         ip = ipaddress.ip_address(addr)

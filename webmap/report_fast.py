@@ -6,16 +6,19 @@ before/after hooks and Flask-Limiter's bookkeeping cost more CPU than the report
 docs/benchmarks-issues.md), which bounds how many reports two cores take per second.
 
 This path gives exactly the answer the Flask view gives: the same rate-limit counter (Flask-Limiter's own
-strategy, storage and key), the same geodata.issues.report, the same JSON, status and headers. Whenever it
-cannot be sure of that it hands the untouched request to Flask:
+key and storage; a fixed window kept in PostgreSQL, the default, is counted in the report's own statement
+with the same arithmetic as FixedWindowRateLimiter.hit, so a report is one round trip), the same
+geodata.issues.report, the same JSON, status and headers. Whenever it cannot be sure of that it hands the
+untouched request to Flask:
   - any other request, or settings it does not mirror (more than one report limit, rate limits off, debug);
   - a body that is not a JSON object of report fields;
-  - a refusal of any kind (over the limit, invalid, outside every community, database unavailable): the hit
+  - a refusal of any kind (over the limit, invalid, outside every community, database unavailable): a hit
     it counted is given back first, so Flask counts the request once, as it would have alone.
 tests/test_report_fast.py compares both paths answer by answer.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -25,10 +28,11 @@ import psycopg
 import psycopg_pool
 from flask import Flask
 from limits import parse_many
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.http import parse_options_header
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from geodata import issues
+from geodata import issues, ratelimit
 from geodata.issues import IssueError
 from geodata.permissions import Actor, PermissionDenied
 from geodata.validation import ValidationError
@@ -44,8 +48,14 @@ _DISQUALIFYING = ("HTTP_COOKIE", "HTTP_AUTHORIZATION", "HTTP_IDEMPOTENCY_KEY", "
                   "HTTP_TRANSFER_ENCODING", "HTTP_EXPECT")
 # What the view's after_request hooks add to a 201 report (webmap.assets.compress, webmap.i18n).
 _VARY = "Accept-Encoding, Accept-Language, Cookie"
-# Refusals that happen before anything is written: the view will say them in its own words.
-_NOTHING_WRITTEN = (ValidationError, IssueError, PermissionDenied, psycopg.Error, psycopg_pool.PoolTimeout)
+# Refusals: nothing of the report was written (a counted hit is given back); the view says them in its own words.
+_NOTHING_WRITTEN = (ValidationError, IssueError, PermissionDenied, ratelimit.LimitReached, psycopg.Error,
+                    psycopg_pool.PoolTimeout)
+
+
+@functools.lru_cache(maxsize=8)
+def _limits(text: str) -> list:
+    return parse_many(text)
 
 
 class FastReports:
@@ -95,7 +105,7 @@ class FastReports:
             return None
         if not isinstance(payload, dict) or not set(payload) <= REPORT_FIELDS:
             return None
-        items = parse_many(self.app.config["RATE_LIMIT_REPORTS"])
+        items = _limits(self.app.config["RATE_LIMIT_REPORTS"])
         if len(items) != 1:
             return None
         with self.app.app_context():
@@ -106,30 +116,44 @@ class FastReports:
         # The counter Flask-Limiter keeps for @auth.limit_reports: prefix, the rate key, the shared scope.
         args = [self.app.config["RATELIMIT_KEY_PREFIX"], f"client:{key}", auth.REPORTS_SCOPE]
         strategy = auth.limiter.limiter
-        try:
-            allowed = strategy.hit(item, *args)
-        except psycopg.Error:
-            return None
-        if not allowed:
-            self._give_back(item, args)
-            return None
+        storage = auth.limiter.storage
+        # A fixed window kept in PostgreSQL is counted in the report's own statement (one round trip, not
+        # two); any other strategy or storage through Flask-Limiter's own hit() first.
+        hit = None
+        if type(strategy) is FixedWindowRateLimiter and isinstance(storage, ratelimit.PostgresStorage):
+            hit = ratelimit.Hit(key=item.key_for(*args), expiry=item.get_expiry(), allowed=item.amount)
+        else:
+            try:
+                allowed = strategy.hit(item, *args)
+            except psycopg.Error:
+                return None
+            if not allowed:
+                self._give_back(item, args)
+                return None
         try:
             with db.get_conn() as conn:
                 conn.autocommit = True
                 try:
-                    reported = issues.report(conn, Actor(client_key=key), payload, source="web")
+                    reported = issues.report(conn, Actor(client_key=key), payload, source="web", counted=hit)
                 finally:
                     conn.autocommit = False
         except _NOTHING_WRITTEN as exc:
             log.debug("report handed to the view: %s", exc)
-            self._give_back(item, args)
+            if hit is None or hit.counted:
+                self._give_back(item, args)
             return None
+        if hit is not None:
+            storage.remember(hit.key, hit.hits, hit.ends)
         body = dict(reported.feature)
         if reported.private_token:
             body["private_token"] = reported.private_token
             body["private_url"] = f"/issues/{reported.issue.id}?token={reported.private_token}"
         data = (self.app.json.dumps(body, separators=(",", ":")) + "\n").encode()
-        reset_at, remaining = strategy.get_window_stats(item, *args)
+        if hit is not None:
+            # What FixedWindowRateLimiter.get_window_stats answers, from the counted hit itself.
+            reset_at, remaining = hit.ends, max(0, item.amount - hit.hits)
+        else:
+            reset_at, remaining = strategy.get_window_stats(item, *args)
         reset_at = int(reset_at + 1)
         headers = [
             ("Content-Type", GEOJSON),
