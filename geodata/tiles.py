@@ -67,7 +67,7 @@ def _tile_query(projected: bool, gcj02: bool, filters: tuple[str, ...]) -> sql.C
         point=sql.SQL(_POINT[projected, gcj02]),
         filters=sql.SQL(" ".join(_FILTERS[f] for f in filters)),
     )
-_VERSION_SQL = "SELECT version FROM issues_version"
+_VERSION_SQL = "SELECT issues_data_version()"
 _CATEGORY_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _TILE_NUMBER = re.compile(r"\d{1,8}")
 

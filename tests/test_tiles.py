@@ -5,6 +5,7 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import psycopg
 import pytest
 
 from geodata import chinacrs, issues, tiles
@@ -320,6 +321,33 @@ def test_every_kind_of_change_to_issues_bumps_the_data_version(area):
     assert bumped()
     conn.execute("TRUNCATE issues CASCADE")
     assert bumped()
+
+
+def test_concurrent_writers_do_not_queue_on_the_data_version(area, database_url):
+    """Two reports in flight at once: neither waits for the other's commit, and each commit shows."""
+    conn, _ = area
+    before = tiles.data_version(conn)
+    writers = []
+    # Two connections in different version slots (a backend's slot is its pid modulo 16).
+    while len(writers) < 2:
+        c = psycopg.connect(database_url)
+        if writers and c.info.backend_pid % 16 == writers[0].info.backend_pid % 16:
+            c.close()
+            continue
+        writers.append(c)
+    try:
+        first, second = writers
+        second.execute("SET lock_timeout = '2s'")
+        report(first, 116.31, 39.94)  # its transaction stays open
+        report(second, 116.312, 39.942)  # refused with LockNotAvailable if it queued behind the first
+        assert tiles.data_version(conn) == before  # nothing committed yet: the version has not moved
+        second.commit()
+        middle = tiles.data_version(conn)
+        first.commit()
+        assert before < middle < tiles.data_version(conn)
+    finally:
+        for c in writers:
+            c.close()
 
 
 def test_cache_keeps_one_version_and_its_byte_budget():
