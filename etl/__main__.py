@@ -10,7 +10,7 @@ from pathlib import Path
 from geodata import db
 from geodata.areas import LEVELS
 
-from etl import boundaries, reports
+from etl import boundaries, dialect, reports
 
 log = logging.getLogger("etl")
 
@@ -36,7 +36,8 @@ def _boundaries(args: argparse.Namespace) -> int:
 
 def _reports(args: argparse.Namespace) -> int:
     opts = reports.Options(path=Path(args.file), format=args.format, timezone=args.timezone, crs=args.crs,
-                           dry_run=args.dry_run)
+                           dry_run=args.dry_run, columns=args.column, date_formats=args.date_format or [],
+                           mapping=Path(args.mapping) if args.mapping else None)
     with db.connect(autocommit=True) as conn:
         report = reports.load(conn, opts)
     if args.rejects:
@@ -84,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--format", choices=reports.FORMATS, help="default: open311 for .json files, csv otherwise")
     r.add_argument("--timezone", help="zone of date-times without an offset (default: $TIMEZONE, else Asia/Shanghai)")
     r.add_argument("--crs", default="wgs84", help="coordinate system of lat/lon: wgs84 (default), gcj02 or bd09")
+    r.add_argument("--column", action="append", metavar="KEY=HEADER",
+                   help="the file's column for one of ours, e.g. --column id=工单编号 --column created=受理时间; KEY: "
+                        + ", ".join(dialect.KEYS))
+    r.add_argument("--date-format", action="append", metavar="FORMAT",
+                   help="strftime-style format of the dates, tried after ISO 8601, e.g. '%%Y/%%m/%%d %%H:%%M' "
+                        "(may be given more than once)")
+    r.add_argument("--mapping", metavar="FILE",
+                   help="their category and status names to ours: CSV with field,theirs,ours, or JSON "
+                        '{"category": {...}, "status": {...}}')
     r.add_argument("--rejects", metavar="FILE", help="also write every rejected row with its reasons to this CSV")
     r.add_argument("--dry-run", action="store_true", help="check everything and report, write nothing")
     r.set_defaults(run=_reports)

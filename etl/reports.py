@@ -22,6 +22,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from etl import dialect
 from geodata import chinacrs, open311
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class Options:
     timezone: str | None = None
     crs: str = "wgs84"  # coordinate system of lat/lon: wgs84, gcj02 or bd09
     dry_run: bool = False
+    # Another system's export (etl/dialect.py): {"id": "工单编号", ...} or ["id=工单编号", ...] for the columns,
+    # strftime-style date formats tried after ISO 8601, and a file mapping their categories and statuses to ours.
+    columns: dict[str, str] | list[str] | None = None
+    date_formats: list[str] = field(default_factory=list)
+    mapping: Path | None = None
 
 
 @dataclass
@@ -103,8 +109,8 @@ def _format(opts: Options) -> str:
     return "open311" if opts.path.suffix.lower() == ".json" else "csv"
 
 
-def _csv_header(raw: bytes, report: ImportReport) -> list[str]:
-    """The staging column of each field of the header line (None for columns that are not ours)."""
+def _csv_header(raw: bytes, report: ImportReport, renamed: dict[str, str]) -> list[str]:
+    """The name of each field of the header line: ours where it is one of ours (directly or by --column)."""
     try:
         line = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -116,22 +122,33 @@ def _csv_header(raw: bytes, report: ImportReport) -> list[str]:
     twice = sorted(n for n, k in seen.items() if k > 1)
     if twice:
         raise ReportImportError(f"the header names {', '.join(twice)} more than once")
-    missing = [c for c in REQUIRED if c not in seen]
+    absent = [f"{ours}={theirs}" for ours, theirs in renamed.items() if theirs not in seen]
+    if absent:
+        raise ReportImportError(f"--column {', '.join(absent)}: the header has no such column; it has: {', '.join(names)}")
+    theirs_to_ours = {theirs: ours for ours, theirs in renamed.items()}
+    # A column named by --column replaces a column of the file that happens to carry our name.
+    names = [theirs_to_ours.get(n, "" if n in renamed else n) for n in names]
+    missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise ReportImportError(
-            f"the header lacks the required column(s) {', '.join(missing)}; it has: {', '.join(names)}. "
-            f"Columns: {', '.join(COLUMNS)} (title, status, resolved_at, closed_at and contact are optional)")
-    ignored = [n or "(unnamed)" for n in names if n not in COLUMNS]
+            f"the header lacks the required column(s) {', '.join(missing)}; it has: {', '.join(n for n in names if n)}. "
+            f"Columns: {', '.join(COLUMNS)} (title, status, resolved_at, closed_at and contact are optional); "
+            f"name a column of another system with --column, e.g. --column id=工单编号")
+    ignored = [raw_name or "(unnamed)" for raw_name, n in zip(_raw_names(line), names) if n not in COLUMNS]
     if ignored:
         report.warnings.append(f"columns not imported: {', '.join(ignored)}")
     return names
 
 
-def _copy_csv(conn: psycopg.Connection, path: Path, report: ImportReport) -> None:
+def _raw_names(line: str) -> list[str]:
+    return [n.strip() for n in next(csv.reader([line]), [])]
+
+
+def _copy_csv(conn: psycopg.Connection, path: Path, report: ImportReport, renamed: dict[str, str]) -> None:
     """Stream the file after its header line into stage_reports; COPY parses the CSV itself."""
     with path.open("rb") as fh:
         header = fh.readline()
-        names = _csv_header(header, report)
+        names = _csv_header(header, report, renamed)
         columns = []
         for k, name in enumerate(names):
             if name in COLUMNS:
@@ -234,6 +251,29 @@ def _convert_crs(conn: psycopg.Connection, system: str) -> None:
                  " WHERE w.row_no = s.row_no")
 
 
+def _install_date_formats(conn: psycopg.Connection, formats: list[dialect.DateFormat]) -> None:
+    """pg_temp.import_datetime reads ISO 8601, then each format in turn (only for values ISO did not read)."""
+    readers = [sql.SQL("pg_temp.import_formatted(t, {}, {})").format(sql.Literal(f.pattern), sql.Literal(list(f.groups)))
+               for f in formats]
+    body = sql.SQL("SELECT COALESCE(pg_temp.import_timestamp(t), {})").format(sql.SQL(", ").join(readers))
+    conn.execute(sql.SQL("CREATE OR REPLACE FUNCTION pg_temp.import_datetime(t text) RETURNS timestamptz"
+                         " LANGUAGE sql STABLE AS {}").format(sql.Literal(body.as_string(conn))))
+
+
+def _install_mapping(conn: psycopg.Connection, mapping: dict[str, dict[str, str]]) -> None:
+    """Their names to ours in import_mapping; a category it maps to must be one of ours (else nothing is written)."""
+    with conn.cursor().copy("COPY import_mapping (field, theirs, ours) FROM STDIN") as copy:
+        for fld, names in mapping.items():
+            for theirs, ours in names.items():
+                copy.write_row((fld, theirs, ours))
+    unknown = [r[0] for r in conn.execute(_sql("reports_mapping_unknown.sql")).fetchall()]
+    if unknown:
+        codes = [r[0] for r in conn.execute("SELECT code FROM categories ORDER BY code").fetchall()]
+        raise ReportImportError(f"the mapping file maps to categories we do not have: {', '.join(unknown)}; "
+                                f"ours are {', '.join(codes)} (or their names)")
+    conn.execute("ANALYZE import_mapping")
+
+
 # ---------------------------------------------------------------- the import
 
 
@@ -248,6 +288,14 @@ def load(conn: psycopg.Connection, opts: Options) -> ImportReport:
     crs = (opts.crs or "wgs84").strip().lower()
     if crs not in chinacrs.SYSTEMS:
         raise ReportImportError(f"unknown coordinate system {opts.crs!r}; use {', '.join(chinacrs.SYSTEMS)}")
+    try:
+        renamed = dialect.columns(opts.columns)
+        formats = [dialect.date_format(f) for f in opts.date_formats]
+        mapping = dialect.read_mapping(Path(opts.mapping)) if opts.mapping else {}
+    except dialect.DialectError as exc:
+        raise ReportImportError(str(exc)) from None
+    if renamed and fmt != "csv":
+        raise ReportImportError("--column names the columns of a CSV file; an Open311 file has the spec's fields")
     with conn.transaction() as tx:
         try:
             conn.execute(sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(zone)))
@@ -262,8 +310,12 @@ def load(conn: psycopg.Connection, opts: Options) -> ImportReport:
         conn.execute("SET LOCAL synchronous_commit = off")
         for statement in _statements("reports_stage.sql"):
             conn.execute(statement)
+        if formats:
+            _install_date_formats(conn, formats)
+        if mapping:
+            _install_mapping(conn, mapping)
         if fmt == "csv":
-            _copy_csv(conn, opts.path, report)
+            _copy_csv(conn, opts.path, report, renamed)
         else:
             _copy_open311(conn, opts.path, report)
         if crs != "wgs84":

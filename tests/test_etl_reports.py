@@ -166,7 +166,7 @@ def test_timezone_option_and_extra_columns(world, tmp_path):
     header = "ID_IGNORED,external_id,category,description,lat,lon,created_at,remarks\n"
     path = _csv(tmp_path, f"9,T-1,litter,x,{IN_BIG[1]},{IN_BIG[0]},2024-03-01 08:00,whatever", header=header)
     report = _load(world.conn, path, timezone="UTC")
-    assert report.imported == 1 and "columns not imported: id_ignored, remarks" in report.warnings
+    assert report.imported == 1 and "columns not imported: ID_IGNORED, remarks" in report.warnings
     assert _issue(world.conn, "T-1")["created_at"] == datetime(2024, 3, 1, 8, tzinfo=timezone.utc)
 
 

@@ -29,12 +29,16 @@ parsed AS (
            NULLIF(btrim(s.created_at), '') AS created_text,
            NULLIF(btrim(s.resolved_at), '') AS resolved_text,
            NULLIF(btrim(s.closed_at), '') AS closed_text,
-           pg_temp.import_timestamp(s.created_at) AS created_at,
-           pg_temp.import_timestamp(s.resolved_at) AS resolved_at,
-           pg_temp.import_timestamp(s.closed_at) AS closed_at,
-           lower(NULLIF(btrim(s.status), '')) AS status_text
+           pg_temp.import_datetime(s.created_at) AS created_at,
+           pg_temp.import_datetime(s.resolved_at) AS resolved_at,
+           pg_temp.import_datetime(s.closed_at) AS closed_at,
+           -- A status mapped to nothing is left to the dates, as an empty one.
+           lower(NULLIF(btrim(CASE WHEN ms.theirs IS NULL THEN s.status ELSE ms.ours END), '')) AS status_text
     FROM stage_reports s
-    LEFT JOIN category_keys k ON k.key = lower(btrim(s.category))
+    -- Another system's names, where the import has a mapping file; ours are taken as they are.
+    LEFT JOIN import_mapping mc ON mc.field = 'category' AND mc.theirs = lower(btrim(s.category))
+    LEFT JOIN import_mapping ms ON ms.field = 'status' AND ms.theirs = lower(btrim(s.status))
+    LEFT JOIN category_keys k ON k.key = lower(COALESCE(mc.ours, btrim(s.category)))
     LEFT JOIN categories c ON c.code = k.code
     -- A fence: every value above is computed once per row, not again wherever the checks below use it.
     OFFSET 0
@@ -145,7 +149,7 @@ SELECT l.row_no,
            END,
            CASE WHEN l.status NOT IN ('reported', 'confirmed', 'resolved', 'closed', 'rejected')
                     THEN format('status: %s cannot be imported (use reported, confirmed, resolved, closed or rejected; '
-                                'open is read as reported)', l.status)
+                                'open is read as reported; another system''s statuses go in a --mapping file)', l.status)
                 WHEN l.status IN ('closed', 'rejected') AND l.closed_text IS NULL
                     THEN format('status: a %s report needs closed_at (in Open311: updated_datetime)', l.status)
                 WHEN l.status = 'resolved' AND l.resolved_text IS NULL THEN 'status: a resolved report needs resolved_at'
