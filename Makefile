@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements.stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
-# Empty: webmap/gunicorn_conf.py decides (1 sync worker per core; WEB_WORKERS, WEB_THREADS in the environment).
+# Empty: webmap/gunicorn_conf.py decides (2 sync workers per core; WEB_WORKERS, WEB_THREADS in the environment).
 WORKERS ?=
 
 .PHONY: setup system-deps db run dev test bench db-stop clean

@@ -586,14 +586,17 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def list_query(filters: IssueFilter | Mapping[str, str] | None = None) -> tuple[sql.Composed, dict, int]:
-    """The SQL of a list page (created_at, id, Feature json; one row more than the page), its parameters, the limit."""
-    if filters is None:
-        filters = IssueFilter()
-    elif not isinstance(filters, IssueFilter):
-        filters = IssueFilter.from_query(filters)
-    if not 1 <= filters.limit <= LIST_LIMIT_MAX:
-        raise ValidationError({"limit": f"must be between 1 and {LIST_LIMIT_MAX}"})
+# A bbox-filtered list whose box the planner expects to hold fewer issues than this is read through the
+# spatial index and sorted. Left to itself, the planner walks issues_created_idx newest first and filters
+# each issue by the box: it prices that walk as a share of a whole scan (LIMIT over an ordered index), and
+# for a community of a few thousand issues in a million it takes 20-30 times longer (70 ms against 3 ms;
+# docs/benchmarks-issues.md). For a box holding a good share of all issues the walk is the right plan
+# and is kept. Near the threshold the two cost about the same.
+BOX_FEW = 15_000
+
+
+def _list_where(filters: IssueFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    """The WHERE clause of a list page (over issues i) and its parameters."""
     where: list[sql.Composable] = []
     params: dict[str, Any] = {"limit": filters.limit + 1}
     if filters.bbox:
@@ -628,11 +631,59 @@ def list_query(filters: IssueFilter | Mapping[str, str] | None = None) -> tuple[
         except ValueError as exc:
             raise ValidationError({"cursor": str(exc)}) from None
         where.append(sql.SQL("(i.created_at, i.id) < (%(c_at)s, %(c_id)s)"))
+    return (sql.SQL(" AND ").join(where) if where else sql.SQL("true")), params
+
+
+def _filters(filters: IssueFilter | Mapping[str, str] | None) -> IssueFilter:
+    if filters is None:
+        filters = IssueFilter()
+    elif not isinstance(filters, IssueFilter):
+        filters = IssueFilter.from_query(filters)
+    if not 1 <= filters.limit <= LIST_LIMIT_MAX:
+        raise ValidationError({"limit": f"must be between 1 and {LIST_LIMIT_MAX}"})
+    return filters
+
+
+def list_query(filters: IssueFilter | Mapping[str, str] | None = None, *, box_rows: float | None = None
+               ) -> tuple[sql.Composed, dict, int]:
+    """The SQL of a list page (created_at, id, Feature json; one row more than the page), its parameters, the limit.
+
+    box_rows: for a bbox filter, the planner's estimate of the issues it matches (box_estimate).
+    """
+    filters = _filters(filters)
+    where, params = _list_where(filters)
+    if filters.bbox and box_rows is not None and box_rows < BOX_FEW:
+        # The box's issues through the spatial index, then sorted; the fence (OFFSET 0) keeps the planner
+        # from walking issues_created_idx instead.
+        source = sql.SQL("(SELECT * FROM issues i WHERE {} OFFSET 0) i").format(where)
+        where = sql.SQL("true")
+    else:
+        source = sql.SQL("issues i")
     query = sql.SQL(
-        "SELECT i.created_at, i.id, {feature} FROM issues i JOIN areas a ON a.id = i.area_id"
+        "SELECT i.created_at, i.id, {feature} FROM {source} JOIN areas a ON a.id = i.area_id"
         " WHERE {where} ORDER BY i.created_at DESC, i.id DESC LIMIT %(limit)s"
-    ).format(feature=sql.SQL(_FEATURE), where=sql.SQL(" AND ").join(where) if where else sql.SQL("true"))
+    ).format(feature=sql.SQL(_FEATURE), source=source, where=where)
     return query, params, filters.limit
+
+
+def box_estimate(conn: psycopg.Connection, filters: IssueFilter | Mapping[str, str] | None) -> float | None:
+    """For a bbox-filtered list, the planner's estimate of the issues it matches; None without a bbox."""
+    filters = _filters(filters)
+    if not filters.bbox:
+        return None
+    where, params = _list_where(filters)
+    plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues i WHERE {}").format(where),
+                        params).fetchone()[0]
+    if isinstance(plan, str):  # a connection that loads json as text (list_features_text's callers)
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def list_statement(conn: psycopg.Connection, filters: IssueFilter | Mapping[str, str] | None = None
+                   ) -> tuple[sql.Composed, dict, int]:
+    """list_query with the box's estimate: what list_features runs."""
+    filters = _filters(filters)
+    return list_query(filters, box_rows=box_estimate(conn, filters))
 
 
 def list_features(conn: psycopg.Connection, filters: IssueFilter | Mapping[str, str] | None = None) -> dict:
@@ -641,7 +692,7 @@ def list_features(conn: psycopg.Connection, filters: IssueFilter | Mapping[str, 
     The answer carries `next_cursor` (a foreign member; None on the last page): pass it back as the
     filter's cursor to get the next page. Keyset pagination: pages stay consistent and cheap however deep.
     """
-    query, params, limit = list_query(filters)
+    query, params, limit = list_statement(conn, filters)
     rows = conn.execute(query, params).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -656,7 +707,7 @@ def list_features_text(conn: psycopg.Connection, filters: IssueFilter | Mapping[
     The Features that PostgreSQL built are passed on as the text it sent: parsing them into dicts only to
     serialise them again was half the time of a list request.
     """
-    query, params, limit = list_query(filters)
+    query, params, limit = list_statement(conn, filters)
     with conn.cursor() as cur:
         cur.adapters.register_loader("json", TextLoader)
         rows = cur.execute(query, params).fetchall()

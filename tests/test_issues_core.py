@@ -461,6 +461,37 @@ def test_keyset_pagination_walks_every_row_once(world):
     assert times == sorted(times, reverse=True)
 
 
+def test_both_plans_of_a_box_list_the_same_pages(world):
+    conn = world.conn
+    base = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    for n in range(40):
+        point = IN_SMALL if n % 3 else IN_FAR
+        issues.report(conn, world.actors["admin"], {
+            "lon": point[0], "lat": point[1], "category": "drain", "description": f"box {n}"},
+            source="import", external_id=f"b{n}", created_at=base + timedelta(hours=n // 4))
+    box = {"bbox": "116.30,39.93,116.32,39.95", "limit": "6", "status": "reported"}
+    # The estimate is the planner's; without a bbox there is none to make.
+    assert issues.box_estimate(conn, box) > 0
+    assert issues.box_estimate(conn, {"status": "reported"}) is None
+
+    def pages(box_rows):
+        seen, cursor = [], None
+        while True:
+            query, params, limit = issues.list_query({**box, **({"cursor": cursor} if cursor else {})},
+                                                      box_rows=box_rows)
+            rows = conn.execute(query, params).fetchall()
+            seen.append([r[1] for r in rows[:limit]])
+            if len(rows) <= limit:
+                return seen, query.as_string(conn)
+            cursor = issues._encode_cursor(rows[limit - 1][0], rows[limit - 1][1])
+
+    fenced, fenced_sql = pages(box_rows=10)  # read through the spatial index, then sorted
+    walked, walked_sql = pages(box_rows=issues.BOX_FEW)  # left to the planner
+    assert "OFFSET 0" in fenced_sql and "OFFSET 0" not in walked_sql
+    assert fenced == walked and sum(len(p) for p in fenced) == 26 + 1  # 26 imported in IN_SMALL + world.canonical
+    assert sum(fenced, []) == [f["id"] for f in issues.list_features(conn, {**box, "limit": "1000"})["features"]]
+
+
 def test_list_filters(world):
     conn = world.conn
     a = world.report(point=IN_SMALL, category="street_light", description="lamp").issue.id
