@@ -93,7 +93,7 @@ def test_anonymous_browser_with_a_session_cookie_needs_the_header(client):
     assert client.post("/api/issues", json=REPORT, headers={"X-CSRFToken": csrf}).status_code == 201
 
 
-def test_cookieless_anonymous_api_client_is_exempt(client):
+def test_cookieless_anonymous_api_client_is_exempt(client, people):  # people: the community it reports into
     assert client.post("/api/issues", json=REPORT).status_code == 201
 
 
