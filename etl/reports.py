@@ -252,10 +252,14 @@ def _convert_crs(conn: psycopg.Connection, system: str) -> None:
 
 
 def _install_date_formats(conn: psycopg.Connection, formats: list[dialect.DateFormat]) -> None:
-    """pg_temp.import_datetime reads ISO 8601, then each format in turn (only for values ISO did not read)."""
+    """pg_temp.import_datetime reads each format in turn, then ISO 8601.
+
+    The file's own formats come first: a file said to write %Y-%d-%m means 2024-03-05 as 3 May, and most
+    files keep to one format, so ISO is tried only for what the formats did not read.
+    """
     readers = [sql.SQL("pg_temp.import_formatted(t, {}, {})").format(sql.Literal(f.pattern), sql.Literal(list(f.groups)))
                for f in formats]
-    body = sql.SQL("SELECT COALESCE(pg_temp.import_timestamp(t), {})").format(sql.SQL(", ").join(readers))
+    body = sql.SQL("SELECT COALESCE({}, pg_temp.import_timestamp(t))").format(sql.SQL(", ").join(readers))
     conn.execute(sql.SQL("CREATE OR REPLACE FUNCTION pg_temp.import_datetime(t text) RETURNS timestamptz"
                          " LANGUAGE sql STABLE AS {}").format(sql.Literal(body.as_string(conn))))
 
