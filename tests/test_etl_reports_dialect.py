@@ -120,6 +120,8 @@ def test_json_mapping_and_open311_service_codes(world, tmp_path):
      datetime(2024, 3, 5, 1, 15, tzinfo=timezone(timedelta(hours=5, minutes=30)))),
     ("%Y/%m/%d", "2024/3/5'); DROP TABLE issues; --", None),
     ("100%% %Y/%m/%d", "100% 2024/3/5", datetime(2024, 3, 5, tzinfo=BEIJING)),
+    # The file's own format comes before ISO 8601: said to be year-day-month, 2024-03-05 is 3 May.
+    ("%Y-%d-%m", "2024-03-05", datetime(2024, 5, 3, tzinfo=BEIJING)),
 ])
 def test_date_formats_are_read_and_checked_by_the_database(world, fmt, value, expected):
     conn = world.conn
