@@ -37,7 +37,7 @@ def _boundaries(args: argparse.Namespace) -> int:
 def _reports(args: argparse.Namespace) -> int:
     opts = reports.Options(path=Path(args.file), format=args.format, timezone=args.timezone, crs=args.crs,
                            dry_run=args.dry_run, columns=args.column, date_formats=args.date_format or [],
-                           mapping=Path(args.mapping) if args.mapping else None)
+                           mapping=Path(args.mapping) if args.mapping else None, encoding=args.encoding)
     with db.connect(autocommit=True) as conn:
         report = reports.load(conn, opts)
     if args.rejects:
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--date-format", action="append", metavar="FORMAT",
                    help="strftime-style format of the dates, tried after ISO 8601, e.g. '%%Y/%%m/%%d %%H:%%M' "
                         "(may be given more than once)")
+    r.add_argument("--encoding", default="utf-8",
+                   help="character encoding of a CSV file: " + ", ".join(reports.ENCODINGS) + " (default utf-8)")
     r.add_argument("--mapping", metavar="FILE",
                    help="their category and status names to ours: CSV with field,theirs,ours, or JSON "
                         '{"category": {...}, "status": {...}}')

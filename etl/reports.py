@@ -37,6 +37,10 @@ OPEN311_FIELDS = {"service_request_id": "external_id", "service_code": "category
                   "lat": "lat", "long": "lon", "requested_datetime": "created_at", "status": "status",
                   "status_notes": "note"}
 COPY_CHUNK = 1 << 20
+# Encodings a CSV file may be in: Python's codec (for the header line) and PostgreSQL's name (for COPY,
+# which converts the rest). UTF-8 files may start with a byte-order mark.
+ENCODINGS = {"utf-8": ("utf-8-sig", "UTF8"), "gbk": ("gbk", "GBK"), "gb18030": ("gb18030", "GB18030"),
+             "big5": ("big5", "BIG5"), "latin1": ("latin-1", "LATIN1")}
 SHOW_REJECTED = 200
 
 
@@ -57,6 +61,8 @@ class Options:
     # Another system's export (etl/dialect.py): {"id": "工单编号", ...} or ["id=工单编号", ...] for the columns,
     # strftime-style date formats tried after ISO 8601, and a file mapping their categories and statuses to ours.
     columns: dict[str, str] | list[str] | None = None
+    # Character encoding of a CSV file (Chinese exports from Excel are often GBK); see ENCODINGS.
+    encoding: str = "utf-8"
     date_formats: list[str] = field(default_factory=list)
     mapping: Path | None = None
 
@@ -109,12 +115,15 @@ def _format(opts: Options) -> str:
     return "open311" if opts.path.suffix.lower() == ".json" else "csv"
 
 
-def _csv_header(raw: bytes, report: ImportReport, renamed: dict[str, str]) -> list[str]:
+def _csv_header(raw: bytes, report: ImportReport, renamed: dict[str, str], encoding: str = "utf-8") -> list[str]:
     """The name of each field of the header line: ours where it is one of ours (directly or by --column)."""
     try:
-        line = raw.decode("utf-8-sig")
+        line = raw.decode(ENCODINGS[encoding][0])
     except UnicodeDecodeError:
-        raise ReportImportError("the header line is not UTF-8; save the file as UTF-8 (CSV UTF-8 in Excel)") from None
+        if encoding == "utf-8":
+            raise ReportImportError("the header line is not UTF-8; give the file's encoding with --encoding "
+                                    "(e.g. gbk), or save it as UTF-8 (CSV UTF-8 in Excel)") from None
+        raise ReportImportError(f"the header line is not {encoding}") from None
     names = [n.strip().lower() for n in next(csv.reader([line]), [])]
     if not any(names):
         raise ReportImportError("the file is empty or has no header line")
@@ -144,11 +153,12 @@ def _raw_names(line: str) -> list[str]:
     return [n.strip() for n in next(csv.reader([line]), [])]
 
 
-def _copy_csv(conn: psycopg.Connection, path: Path, report: ImportReport, renamed: dict[str, str]) -> None:
-    """Stream the file after its header line into stage_reports; COPY parses the CSV itself."""
+def _copy_csv(conn: psycopg.Connection, path: Path, report: ImportReport, renamed: dict[str, str],
+              encoding: str = "utf-8") -> None:
+    """Stream the file after its header line into stage_reports; COPY parses the CSV and converts its encoding."""
     with path.open("rb") as fh:
         header = fh.readline()
-        names = _csv_header(header, report, renamed)
+        names = _csv_header(header, report, renamed, encoding)
         columns = []
         for k, name in enumerate(names):
             if name in COLUMNS:
@@ -158,14 +168,17 @@ def _copy_csv(conn: psycopg.Connection, path: Path, report: ImportReport, rename
                 extra = f"extra_{k}"
                 conn.execute(sql.SQL("ALTER TABLE stage_reports ADD COLUMN {} text").format(sql.Identifier(extra)))
                 columns.append(extra)
-        statement = sql.SQL("COPY stage_reports ({}) FROM STDIN (FORMAT csv)").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        statement = sql.SQL("COPY stage_reports ({}) FROM STDIN (FORMAT csv, ENCODING {})").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Literal(ENCODINGS[encoding][1]))
         try:
             with conn.cursor().copy(statement) as copy:
                 while chunk := fh.read(COPY_CHUNK):
                     copy.write(chunk)
         except psycopg.errors.DataError as exc:
-            raise ReportImportError(f"the file cannot be read as CSV: {_copy_error(exc)}") from exc
+            hint = ""
+            if isinstance(exc, (psycopg.errors.CharacterNotInRepertoire, psycopg.errors.UntranslatableCharacter)):
+                hint = f" (read as {encoding}; give the file's encoding with --encoding, e.g. gbk)"
+            raise ReportImportError(f"the file cannot be read as CSV: {_copy_error(exc)}{hint}") from exc
 
 
 def _copy_error(exc: psycopg.Error) -> str:
@@ -298,6 +311,12 @@ def load(conn: psycopg.Connection, opts: Options) -> ImportReport:
         mapping = dialect.read_mapping(Path(opts.mapping)) if opts.mapping else {}
     except dialect.DialectError as exc:
         raise ReportImportError(str(exc)) from None
+    encoding = (opts.encoding or "utf-8").strip().lower().replace("_", "-")
+    encoding = {"utf8": "utf-8", "latin-1": "latin1", "cp936": "gbk"}.get(encoding, encoding)
+    if encoding not in ENCODINGS:
+        raise ReportImportError(f"unknown encoding {opts.encoding!r}; use {', '.join(ENCODINGS)}")
+    if encoding != "utf-8" and fmt != "csv":
+        raise ReportImportError("--encoding applies to CSV files; JSON is UTF-8")
     if renamed and fmt != "csv":
         raise ReportImportError("--column names the columns of a CSV file; an Open311 file has the spec's fields")
     with conn.transaction() as tx:
@@ -319,7 +338,7 @@ def load(conn: psycopg.Connection, opts: Options) -> ImportReport:
         if mapping:
             _install_mapping(conn, mapping)
         if fmt == "csv":
-            _copy_csv(conn, opts.path, report, renamed)
+            _copy_csv(conn, opts.path, report, renamed, encoding)
         else:
             _copy_open311(conn, opts.path, report)
         if crs != "wgs84":

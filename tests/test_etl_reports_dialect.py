@@ -186,3 +186,34 @@ def test_command_line_options(world, tmp_path, database_url, monkeypatch, capsys
     assert lines["imported"] == "4" and lines["rejected"] == "5"
     assert cli.main(["reports", str(_hotline(tmp_path)), "--date-format", "%Q"]) == 1
     assert "%Q is not supported" in capsys.readouterr().err
+
+
+def test_gbk_export_with_encoding_option(world, tmp_path):
+    # Excel in a Chinese locale saves CSV as GBK: the header and the text are read through COPY's conversion.
+    path = tmp_path / "gbk.csv"
+    path.write_bytes((HOTLINE_HEADER + HOTLINE[1] + "\n").encode("gbk"))
+    opts = dict(columns=COLUMNS, date_formats=FORMATS, mapping=_file(tmp_path, "map.csv", MAPPING_CSV))
+    with pytest.raises(reports.ReportImportError, match="--encoding"):
+        reports.load(world.conn, reports.Options(path=path, **opts))
+    report = reports.load(world.conn, reports.Options(path=path, encoding="GBK", **opts))
+    assert report.imported == 1
+    row = world.conn.execute("SELECT description, category FROM issues WHERE external_id = 'H-2'").fetchone()
+    assert row == ("路灯坏了", "street_light")
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(encoding="ebcdic"), "unknown encoding 'ebcdic'"),
+    (dict(encoding="gbk", format="open311"), "--encoding applies to CSV files"),
+])
+def test_bad_encoding_options(world, tmp_path, options, message):
+    with pytest.raises(reports.ReportImportError, match=message):
+        reports.load(world.conn, reports.Options(path=_hotline(tmp_path), **options))
+
+
+def test_body_in_another_encoding_names_the_option(world, tmp_path):
+    path = tmp_path / "mixed.csv"
+    # A UTF-8 header (plain ASCII) over GBK rows: COPY meets the first GBK byte.
+    path.write_bytes("external_id,category,description,lat,lon,created_at\n".encode()
+                     + f"G-1,litter,门口垃圾,{LAT},{LON},2024-03-01\n".encode("gbk"))
+    with pytest.raises(reports.ReportImportError, match=r"line 2 of the file\) \(read as utf-8; give the file's encoding"):
+        reports.load(world.conn, reports.Options(path=path))
