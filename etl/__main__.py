@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the file's column for one of ours, e.g. --column id=工单编号 --column created=受理时间; KEY: "
                         + ", ".join(dialect.KEYS))
     r.add_argument("--date-format", action="append", metavar="FORMAT",
-                   help="strftime-style format of the dates, tried after ISO 8601, e.g. '%%Y/%%m/%%d %%H:%%M' "
+                   help="strftime-style format of the dates, tried before ISO 8601, e.g. '%%Y/%%m/%%d %%H:%%M' "
                         "(may be given more than once)")
     r.add_argument("--encoding", default="utf-8",
                    help="character encoding of a CSV file: " + ", ".join(reports.ENCODINGS) + " (default utf-8)")

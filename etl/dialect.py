@@ -5,7 +5,7 @@ Exports from hotlines and case systems rarely use our column names or ISO 8601. 
 - ``--column KEY=HEADER``: which of the file's columns holds each of ours (KEY: id, latitude, longitude,
   category, status, created, resolved, closed, description, title, contact);
 - ``--date-format FORMAT``: strftime-style formats (``%Y/%m/%d %H:%M``, ``%Y年%m月%d日``), tried in order
-  after ISO 8601; each becomes an anchored regular expression that the database applies (set-based, no
+  before ISO 8601; each becomes an anchored regular expression that the database applies (set-based, no
   Python per row), and the parts it captures are checked by the same reader as an ISO date-time;
 - ``--mapping FILE``: their category and status names to ours, as CSV (``field,theirs,ours``) or JSON
   (``{"category": {...}, "status": {...}}``).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 # The keys users name columns by (the words of the issue and of most exports), and our own column names.
@@ -31,9 +31,9 @@ COLUMN_KEYS = {
     "title": "title",
     "contact": "contact",
 }
-# What a status may be mapped to; empty means "from the dates", as an empty status cell.
 KEYS = ("id", "latitude", "longitude", "category", "status", "created", "resolved", "closed", "description", "title",
         "contact")
+# What a status may be mapped to; empty means "from the dates", as an empty status cell.
 STATUS_TARGETS = ("reported", "confirmed", "resolved", "closed", "rejected", "open", "")
 MAPPING_FIELDS = ("category", "status")
 
@@ -68,15 +68,6 @@ class DateFormat:
     pattern: str
     # 1-based capture group of each part in PARTS order, 0 where the format lacks it.
     groups: tuple[int, ...]
-
-
-@dataclass
-class Dialect:
-    """Everything that says how a file differs from our own CSV."""
-
-    columns: dict[str, str] = field(default_factory=dict)  # our staging column -> their header (lower case)
-    date_formats: list[DateFormat] = field(default_factory=list)
-    mapping: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> their name (lower) -> ours
 
 
 def columns(specs: dict[str, str] | list[str] | None) -> dict[str, str]:

@@ -59,7 +59,7 @@ class Options:
     crs: str = "wgs84"  # coordinate system of lat/lon: wgs84, gcj02 or bd09
     dry_run: bool = False
     # Another system's export (etl/dialect.py): {"id": "工单编号", ...} or ["id=工单编号", ...] for the columns,
-    # strftime-style date formats tried after ISO 8601, and a file mapping their categories and statuses to ours.
+    # strftime-style date formats tried before ISO 8601, and a file mapping their categories and statuses to ours.
     columns: dict[str, str] | list[str] | None = None
     # Character encoding of a CSV file (Chinese exports from Excel are often GBK); see ENCODINGS.
     encoding: str = "utf-8"
@@ -124,7 +124,8 @@ def _csv_header(raw: bytes, report: ImportReport, renamed: dict[str, str], encod
             raise ReportImportError("the header line is not UTF-8; give the file's encoding with --encoding "
                                     "(e.g. gbk), or save it as UTF-8 (CSV UTF-8 in Excel)") from None
         raise ReportImportError(f"the header line is not {encoding}") from None
-    names = [n.strip().lower() for n in next(csv.reader([line]), [])]
+    raw_names = [n.strip() for n in next(csv.reader([line]), [])]
+    names = [n.lower() for n in raw_names]
     if not any(names):
         raise ReportImportError("the file is empty or has no header line")
     seen = Counter(n for n in names if n)
@@ -143,14 +144,10 @@ def _csv_header(raw: bytes, report: ImportReport, renamed: dict[str, str], encod
             f"the header lacks the required column(s) {', '.join(missing)}; it has: {', '.join(n for n in names if n)}. "
             f"Columns: {', '.join(COLUMNS)} (title, status, resolved_at, closed_at and contact are optional); "
             f"name a column of another system with --column, e.g. --column id=工单编号")
-    ignored = [raw_name or "(unnamed)" for raw_name, n in zip(_raw_names(line), names) if n not in COLUMNS]
+    ignored = [raw or "(unnamed)" for raw, n in zip(raw_names, names) if n not in COLUMNS]
     if ignored:
         report.warnings.append(f"columns not imported: {', '.join(ignored)}")
     return names
-
-
-def _raw_names(line: str) -> list[str]:
-    return [n.strip() for n in next(csv.reader([line]), [])]
 
 
 def _copy_csv(conn: psycopg.Connection, path: Path, report: ImportReport, renamed: dict[str, str],

@@ -652,6 +652,11 @@ def list_query(filters: IssueFilter | Mapping[str, str] | None = None, *, box_ro
     """
     filters = _filters(filters)
     where, params = _list_where(filters)
+    return _list_sql(filters, where, params, box_rows)
+
+
+def _list_sql(filters: IssueFilter, where: sql.Composable, params: dict, box_rows: float | None
+              ) -> tuple[sql.Composed, dict, int]:
     if filters.bbox and box_rows is not None and box_rows < BOX_FEW:
         # The box's issues through the spatial index, then sorted; the fence (OFFSET 0) keeps the planner
         # from walking issues_created_idx instead.
@@ -671,7 +676,10 @@ def box_estimate(conn: psycopg.Connection, filters: IssueFilter | Mapping[str, s
     filters = _filters(filters)
     if not filters.bbox:
         return None
-    where, params = _list_where(filters)
+    return _estimate(conn, *_list_where(filters))
+
+
+def _estimate(conn: psycopg.Connection, where: sql.Composable, params: dict) -> float:
     plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM issues i WHERE {}").format(where),
                         params).fetchone()[0]
     if isinstance(plan, str):  # a connection that loads json as text (list_features_text's callers)
@@ -683,7 +691,8 @@ def list_statement(conn: psycopg.Connection, filters: IssueFilter | Mapping[str,
                    ) -> tuple[sql.Composed, dict, int]:
     """list_query with the box's estimate: what list_features runs."""
     filters = _filters(filters)
-    return list_query(filters, box_rows=box_estimate(conn, filters))
+    where, params = _list_where(filters)
+    return _list_sql(filters, where, params, _estimate(conn, where, params) if filters.bbox else None)
 
 
 def list_features(conn: psycopg.Connection, filters: IssueFilter | Mapping[str, str] | None = None) -> dict:
