@@ -235,8 +235,13 @@ class IssueFilter:
         if bad:
             errors.add("status", f"unknown status {bad[0]!r}; expected some of {', '.join(STATUSES)}")
         values["statuses"] = tuple(statuses)
+        for name in ("category", "area"):
+            # A NUL cannot be sent to PostgreSQL, and no code or name has control characters.
+            if any(validation.has_control_characters(part) for part in items(name)):
+                errors.add(name, "must not contain control characters")
         values["categories"] = tuple(items("category"))
-        values["areas"] = tuple(int(a) if a.isdigit() else a for a in items("area"))
+        # isdigit() alone takes "²" and other Unicode digits that int() refuses; those are codes (none match).
+        values["areas"] = tuple(int(a) if a.isascii() and a.isdigit() else a for a in items("area"))
         for name in ("since", "until"):
             if args.get(name):
                 try:
@@ -509,6 +514,12 @@ def _title_snippet(description: str) -> str:
     return snippet
 
 
+def _may_be_category(value: Any) -> bool:
+    """Whether the value can be looked up as a category code (a NUL would make PostgreSQL refuse the query)."""
+    return isinstance(value, str) and not validation.has_control_characters(value) \
+        and not validation.has_lone_surrogates(value)
+
+
 def _crs(value: Any) -> str:
     name = value.strip().lower() if isinstance(value, str) else None
     if name not in CRS:
@@ -529,7 +540,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         if moment.tzinfo is None or not isinstance(issue_id, int) or isinstance(issue_id, bool):
             raise ValueError
         return moment, issue_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ValueError("is not a cursor this service handed out") from None
 
 
@@ -745,7 +756,7 @@ def nearby(conn: psycopg.Connection, lon: float, lat: float, category: str, *, c
         crs = _crs(crs)
     except ValueError as exc:
         errors.add("crs", str(exc))
-    cat = conn.execute(_CATEGORY, (category,)).fetchone() if isinstance(category, str) else None
+    cat = conn.execute(_CATEGORY, (category,)).fetchone() if _may_be_category(category) else None
     if cat is None:
         errors.add("category", f"unknown category {category!r}")
     errors.raise_if_any()
@@ -797,7 +808,9 @@ _REPORT_KEYS = {"lat", "lon", "category", "description", "title", "contact", "cr
 
 
 def _check_category(conn: psycopg.Connection, category: str, errors: Errors) -> None:
-    if conn.execute(_CATEGORY, (category,)).fetchone() is None:
+    if "category" in errors:
+        return
+    if not _may_be_category(category) or conn.execute(_CATEGORY, (category,)).fetchone() is None:
         errors.add("category", f"unknown category {category!r}")
 
 
@@ -827,7 +840,9 @@ def report(conn: psycopg.Connection, actor: Actor, payload: Mapping[str, Any], *
             validation.number(payload[name], minimum=low, maximum=high)
         except ValueError as exc:
             errors.add(name, str(exc))
-    crs = payload.get("crs") or "wgs84"
+    crs = payload.get("crs")
+    # Absent or null: WGS84. Anything else must name a system (false, 0 and "" are mistakes, not WGS84).
+    crs = "wgs84" if crs is None else crs
     try:
         crs = _crs(crs)
     except ValueError as exc:
@@ -837,6 +852,8 @@ def report(conn: psycopg.Connection, actor: Actor, payload: Mapping[str, Any], *
         errors.add("category", "is required")
     elif not isinstance(category, str):
         errors.add("category", "must be a string")
+    elif not _may_be_category(category):
+        errors.add("category", f"unknown category {category!r}")
     description = title = contact = None
     try:
         if payload.get("description") is None:

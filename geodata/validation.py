@@ -37,17 +37,31 @@ class Errors:
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
 
 
+def _range(minimum: float | None, maximum: float | None) -> str:
+    def shown(bound: float) -> str:
+        return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+    if minimum is None:
+        return f"must be at most {shown(maximum)}"
+    if maximum is None:
+        return f"must be at least {shown(minimum)}"
+    return f"must be between {shown(minimum)} and {shown(maximum)}"
+
+
 def number(value: Any, *, minimum: float | None = None, maximum: float | None = None) -> float:
     """A finite JSON number within bounds; raises ValueError with a message for people."""
     # bool is an int subclass in Python, and true/false are not coordinates.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("must be a number (not a string)")
-    value = float(value)
+        raise ValueError("must be a number (not a string)" if isinstance(value, str) else "must be a number")
+    try:
+        value = float(value)
+    except OverflowError:  # a JSON integer of hundreds of digits
+        raise ValueError("must be a finite number") from None
     # json.loads turns NaN, Infinity and out-of-range literals such as 1e309 into non-finite floats.
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
-        raise ValueError(f"must be between {minimum:g} and {maximum:g}")
+        raise ValueError(_range(minimum, maximum))
     return value
 
 
@@ -62,13 +76,13 @@ def number_text(text: str, *, minimum: float | None = None, maximum: float | Non
 def integer(value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """A JSON integer (2.0 is accepted, 2.5 and "2" are not)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("must be an integer (not a string)")
+        raise ValueError("must be an integer (not a string)" if isinstance(value, str) else "must be an integer")
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
             raise ValueError("must be an integer")
         value = int(value)
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
-        raise ValueError(f"must be between {minimum} and {maximum}")
+        raise ValueError(_range(minimum, maximum))
     return value
 
 
@@ -96,13 +110,30 @@ def text(value: Any, *, max_length: int, min_length: int = 1) -> str:
         raise ValueError("must be a string")
     value = value.strip()
     # PostgreSQL text cannot hold NUL; other control characters are kept out of what staff read.
-    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+    if has_control_characters(value):
         raise ValueError("must not contain control characters")
+    if has_lone_surrogates(value):
+        raise ValueError("must be valid Unicode (it has half of a surrogate pair)")
     if len(value) < min_length:
         raise ValueError("must not be empty" if min_length == 1 else f"must be at least {min_length} characters")
     if len(value) > max_length:
         raise ValueError(f"must be at most {max_length} characters (got {len(value)})")
     return value
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A JSON string may escape half of a UTF-16 pair ("\ud800"); such a str cannot be written as UTF-8.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def has_control_characters(value: str) -> bool:
+    """Whether the text holds NUL or another control character (tab, CR and LF are allowed)."""
+    return _CONTROL.search(value) is not None
+
+
+def has_lone_surrogates(value: str) -> bool:
+    """Whether the text holds a surrogate code point, which UTF-8 (and so PostgreSQL) cannot carry."""
+    return _SURROGATE.search(value) is not None
 
 
 def timestamp_text(text: str) -> datetime:

@@ -1,6 +1,8 @@
 """The issue API over HTTP (Flask test client) against a real PostGIS."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 import secrets
@@ -127,6 +129,17 @@ BAD_BODIES = [
     ("form post", b"lat=39.94&lon=116.31", "application/x-www-form-urlencoded", 415, None),
     ("text/plain", json.dumps(REPORT).encode(), "text/plain", 415, None),
     ("oversized", json.dumps({**REPORT, "description": "x" * 70_000}).encode(), "application/json", 413, None),
+    # A JSON integer too big for a float, true for a number, a NUL in the category, half a UTF-16 pair,
+    # nesting deeper than the parser's recursion, and a crs that is there but names nothing.
+    ("huge integer", b'{"lat": 1' + b"0" * 400 + b', "lon": 116.31, "category": "litter", "description": "x"}',
+     "application/json", 400, "lat"),
+    ("boolean number", json.dumps({**REPORT, "lat": True}).encode(), "application/json", 400, "lat"),
+    ("NUL in category", json.dumps({**REPORT, "category": "lit\u0000ter"}).encode(), "application/json", 400,
+     "category"),
+    ("lone surrogate", json.dumps(REPORT)[:-1].encode() + b', "title": "\\ud800"}', "application/json", 400, "body"),
+    ("deep nesting", b"[" * 30_000 + b"]" * 30_000, "application/json", 400, "body"),
+    ("crs false", json.dumps({**REPORT, "crs": False}).encode(), "application/json", 400, "crs"),
+    ("crs empty", json.dumps({**REPORT, "crs": ""}).encode(), "application/json", 400, "crs"),
 ]
 
 
@@ -139,6 +152,48 @@ def test_bad_reports_are_refused_in_the_error_format_and_write_nothing(world, cl
     if field:
         assert field in err["fields"], err
     assert _counts(world.conn) == before
+
+
+def test_messages_of_numbers_name_what_was_sent_and_the_bound(world, client):
+    err = _error(client.post("/api/issues", json={**REPORT, "lat": [1], "lon": "116"}), 400)
+    assert err["fields"]["lat"] == "must be a number" and err["fields"]["lon"] == "must be a number (not a string)"
+    issue_id = world.canonical
+    for body, field, message in (({"to": "confirmed", "version": -5}, "version", "must be at least 1"),
+                                 ({"to": "duplicate", "version": 1, "duplicate_of": 0}, "duplicate_of",
+                                  "must be at least 1")):
+        resp = client.post(f"/api/issues/{issue_id}/transitions", json=body)
+        assert _error(resp, 400)["fields"][field] == message
+
+
+def test_a_body_without_length_that_reaches_the_limit_is_413_not_cut_short(world, client):
+    # Chunked bodies (gunicorn marks them wsgi.input_terminated) are read only up to the limit, silently.
+    before = _counts(world.conn)
+    padded = json.dumps(REPORT).encode() + b" " * 100_000
+    for body in (padded, json.dumps({**REPORT, "description": "x" * 70_000}).encode()):
+        resp = client.post("/api/issues", input_stream=io.BytesIO(body), content_type="application/json",
+                           headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+        _error(resp, 413)
+    assert _counts(world.conn) == before
+    resp = client.post("/api/issues", input_stream=io.BytesIO(json.dumps(REPORT).encode()),
+                       content_type="application/json", headers={"Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+    assert resp.status_code == 201
+
+
+def test_half_a_surrogate_pair_is_refused_wherever_text_is_sent(world, client):
+    before = _counts(world.conn)
+    issue_id = world.canonical
+    for url, raw, headers in (
+            ("/api/issues", json.dumps(REPORT)[:-1] + ', "contact": "\\udc00"}', {"Idempotency-Key": "half-pair"}),
+            (f"/api/issues/{issue_id}/transitions", '{"to": "confirmed", "version": 1, "note": "\\ud800"}', {}),
+            (f"/api/issues/{issue_id}/comments", '{"body": "ok \\ud83d"}', {})):
+        assert "body" in _error(client.post(url, data=raw, content_type="application/json", headers=headers),
+                                400)["fields"]
+    assert _counts(world.conn) == before
+    # A whole pair is an astral character, and welcome.
+    resp = client.post(f"/api/issues/{issue_id}/comments", data='{"body": "ok \\ud83d\\ude00"}',
+                       content_type="application/json")
+    assert resp.status_code == 201 and resp.get_json()["body"] == "ok \U0001f600"
 
 
 def test_outside_every_community_is_422_with_a_clear_message(world, client):
@@ -181,9 +236,16 @@ def test_list_pages_with_next_links_and_no_contact(world, client):
 @pytest.mark.parametrize("query, field", [
     ("bbox=1,2,3", "bbox"), ("bbox=nan,1,2,3", "bbox"), ("bbox=1e309,1,2,3", "bbox"), ("limit=5000", "limit"),
     ("limit=ten", "limit"), ("status=fixed", "status"), ("since=tomorrow", "since"), ("cursor=%%%", "cursor"),
+    ("category=lit%00ter", "category"), ("area=a%00b", "area"),
+    ("cursor=" + base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(), "cursor"),
 ])
 def test_list_bad_parameters(world, client, query, field):
     assert field in _error(client.get(f"/api/issues?{query}"), 400, "invalid_request")["fields"]
+
+
+def test_an_area_written_in_other_digits_is_a_code_that_matches_nothing(world, client):
+    resp = client.get("/api/issues?area=%C2%B2")  # "²": isdigit() says yes, int() says no
+    assert resp.status_code == 200 and resp.get_json()["features"] == []
 
 
 def test_get_unknown_issue_is_404(world, client):
@@ -200,7 +262,7 @@ def test_nearby_over_http(world, client):
     assert [f["id"] for f in resp.get_json()["features"]] == [world.canonical]
     for query, field in (("lat=1&lon=2", "category"), ("lat=nan&lon=2&category=litter", "lat"),
                          ("lat=1e309&lon=2&category=litter", "lat"), ("lat=1&lon=2&category=x", "category"),
-                         ("lon=2&category=litter", "lat")):
+                         ("lon=2&category=litter", "lat"), ("lat=1&lon=2&category=lit%00ter", "category")):
         assert field in _error(client.get(f"/api/issues/nearby?{query}"), 400)["fields"]
 
 

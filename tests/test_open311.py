@@ -286,6 +286,10 @@ def test_requests_filters(world, client):
     assert _ids(client.get(f"{BASE}/requests.json?status=closed")) == [closed]
     assert _ids(client.get(f"{BASE}/requests.json?status=open,closed")) == everything
     assert _ids(client.get(f"{BASE}/requests.json?service_code=noise,street_light")) == [light, noise]
+    # The same lists given by repeating the parameter.
+    assert _ids(client.get(f"{BASE}/requests.json?service_code=noise&service_code=street_light")) == [light, noise]
+    assert _ids(client.get(f"{BASE}/requests.json?status=open&status=closed")) == everything
+    assert _ids(client.get(f"{BASE}/requests.json?service_request_id={old}&service_request_id={noise}")) == [noise, old]
     # Empty arguments are the same as absent ones.
     assert _ids(client.get(f"{BASE}/requests.json?service_code=&status=&start_date=")) == everything
     # service_request_id overrides every other argument, also the 90-day window.

@@ -114,6 +114,10 @@ def test_a_report_gets_the_same_answer_from_both_paths(app, conn):
     (b'[1, 2]', 422),
     ({"lat": 39.9, "lon": 116.3, "category": "litter", "description": "x", "extra": 1}, 422),
     (b'\xff\xfe', 422),
+    (b'[' * 30_000 + b']' * 30_000, 422),
+    (b'{"lat": 39.9, "lon": 116.3, "category": "litter", "description": "half a pair \\ud800"}', 422),
+    (b'{"lat": 39.9, "lon": 116.3, "category": "lit\\u0000ter", "description": "x"}', 422),
+    (b'{"lat": 1' + b'0' * 400 + b', "lon": 116.3, "category": "litter", "description": "x"}', 422),
 ])
 def test_refusals_are_the_views_and_count_once(app, conn, body, status):
     fast = _fast(app)

@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 
 from flask import Blueprint, current_app, request, url_for
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.wsgi import LimitedStream
 
 from geodata import idempotency, issues, validation
 from geodata.permissions import Actor
@@ -57,6 +58,28 @@ def reject_json_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def has_lone_surrogates(text: str, document: Any) -> bool:
+    """Whether the parsed document holds half of a UTF-16 pair ("\\ud800"), which no text column can store."""
+    if "\\u" not in text:  # only an escape can make one
+        return False
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def refuse_cut_body() -> None:
+    """413 for a body sent without Content-Length (chunked) that reached the size limit.
+
+    Werkzeug stops reading such a body at max_content_length without a word, so what was read is only
+    its beginning; a body with Content-Length is refused before it is read.
+    """
+    stream = request.stream
+    if request.content_length is None and isinstance(stream, LimitedStream) and stream.is_exhausted:
+        raise RequestEntityTooLarge()
+
+
 def json_body(*, required: bool = True) -> Any:
     """The request's JSON document, strictly: JSON media type, UTF-8, no NaN/Infinity literals."""
     if not required and not request.content_length and not request.headers.get("Transfer-Encoding"):
@@ -64,13 +87,21 @@ def json_body(*, required: bool = True) -> Any:
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as application/json.")
     raw = request.get_data(cache=True)
+    refuse_cut_body()
     try:
         # Python's json would otherwise accept NaN and Infinity, which are not JSON (RFC 8259).
-        return json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
+        text = raw.decode("utf-8")
+        document = json.loads(text, parse_constant=reject_json_constant)
     except UnicodeDecodeError:
         raise ValidationError({"body": "is not UTF-8"}, "The request body is not UTF-8.") from None
     except ValueError as exc:
         raise ValidationError({"body": f"is not valid JSON: {exc}"}, "The request body is not valid JSON.") from None
+    except RecursionError:
+        raise ValidationError({"body": "is nested too deeply"}, "The request body is not valid JSON.") from None
+    if has_lone_surrogates(text, document):
+        raise ValidationError({"body": "holds half of a surrogate pair (an escape such as \\ud800 alone)"},
+                              "The request body is not valid Unicode.")
+    return document
 
 
 def json_object(*, allowed: set[str], required: bool = True) -> dict:
@@ -90,7 +121,7 @@ def area_ids_arg(name: str = "area") -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
+        if not (part.isascii() and part.isdigit()):
             raise ValidationError({name: "must be area ids"})
         area_ids.append(int(part))
     return area_ids

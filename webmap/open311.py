@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from geodata import open311, tokens
 from geodata.validation import ValidationError
 from webmap import auth, db, errors
+from webmap.issues_api import refuse_cut_body
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,9 @@ def service_definition(service_code: str, fmt: str):
 
 @bp.get(f"/requests.{FMT}")
 def list_requests(fmt: str):
-    query = open311.RequestQuery.from_args(request.args)
+    # The spec's lists are comma-separated ("can be declared multiple times, comma delimited"); some clients
+    # repeat the parameter instead, so repeated values are joined into one list rather than dropped.
+    query = open311.RequestQuery.from_args({name: ",".join(request.args.getlist(name)) for name in request.args})
     with db.get_conn() as conn:
         found = open311.requests(conn, query, _lang())
     return render(fmt, "service_requests", found)
@@ -215,6 +218,7 @@ def list_requests(fmt: str):
 @bp.post(f"/requests.{FMT}")
 def create_request(fmt: str):
     form = request.form
+    refuse_cut_body()
     with db.get_conn() as conn, conn.transaction():
         actor = actor_for_api_key(conn, form.get("api_key") or request.args.get("api_key"))
         created = open311.create_request(conn, actor, form, _lang())

@@ -37,7 +37,7 @@ from geodata.issues import IssueError
 from geodata.permissions import Actor, PermissionDenied
 from geodata.validation import ValidationError
 from webmap import auth, db
-from webmap.issues_api import GEOJSON, REPORT_FIELDS, reject_json_constant
+from webmap.issues_api import GEOJSON, REPORT_FIELDS, has_lone_surrogates, reject_json_constant
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,12 @@ class FastReports:
         environ["wsgi.input"] = io.BytesIO(raw)
         environ["CONTENT_LENGTH"] = str(len(raw))
         try:
-            payload = json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
-        except ValueError:  # UnicodeDecodeError included
+            text = raw.decode("utf-8")
+            payload = json.loads(text, parse_constant=reject_json_constant)
+        except (ValueError, RecursionError):  # UnicodeDecodeError included
             return None
-        if not isinstance(payload, dict) or not set(payload) <= REPORT_FIELDS:
+        # Flask's route gives every odd body its 400.
+        if not isinstance(payload, dict) or not set(payload) <= REPORT_FIELDS or has_lone_surrogates(text, payload):
             return None
         items = _limits(self.app.config["RATE_LIMIT_REPORTS"])
         if len(items) != 1:
