@@ -354,6 +354,18 @@ def contact_text(form: Mapping[str, str]) -> str | None:
     return " ".join(p for p in parts if p) or None
 
 
+def _address_note(description: str, note: str) -> str:
+    """The address note, shortened to what room the description leaves.
+
+    The spec allows 4,000 characters of description; the address is kept beside it only as far as our
+    limit allows, because the request is placed by its coordinates and the resident's words come first.
+    """
+    room = issues.DESCRIPTION_MAX - len(description)
+    if len(note) <= room:
+        return note
+    return note[:room - 1] + "…" if room > 20 else ""
+
+
 def create_request(conn: psycopg.Connection, actor: Actor, form: Mapping[str, str], lang: str = "zh") -> dict:
     """POST Service Request from the form's fields; returns the spec's answer for one request.
 
@@ -390,7 +402,7 @@ def create_request(conn: psycopg.Connection, actor: Actor, form: Mapping[str, st
     description = (form.get("description") or "").strip() or _name(cat, lang)
     address = (form.get("address_string") or "").strip()
     if address:
-        description = f"{description}\n\n{_TEXT[lang]['address_note']}: {address}"
+        description += _address_note(description, f"\n\n{_TEXT[lang]['address_note']}: {address}")
     contact = contact_text(form)
     if contact and len(contact) > issues.CONTACT_MAX:
         raise ValidationError({"email": f"name, email and phone together must be at most {issues.CONTACT_MAX} "

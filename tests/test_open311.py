@@ -396,6 +396,18 @@ def test_post_keeps_an_address_string_sent_with_coordinates_and_defaults_the_des
     issue = issues.load(world.conn, created["service_request_id"])
     assert issue.description == "垃圾堆放\n\n地址: 3 Chedaogou Rd"
 
+    # The spec allows a description of 4,000 characters: it is kept whole, the address as far as room allows.
+    address = "Building 7, 3 Chedaogou Road, Haidian District, Beijing"
+    described = {}
+    for length in (4000, 3960, 3900):
+        [created] = _json(client.post(f"{BASE}/requests.json", data=_form(
+            api_key=api_key, description="d" * length, address_string=address)))
+        described[length] = issues.load(world.conn, created["service_request_id"]).description
+    assert described[4000] == "d" * 4000
+    assert described[3960].startswith("d" * 3960 + "\n\n地址: Building 7, 3 Chedaogou")
+    assert described[3960].endswith("…") and len(described[3960]) == 4000
+    assert described[3900] == "d" * 3900 + f"\n\n地址: {address}"
+
 
 @pytest.mark.parametrize("key", [None, "", "wrong-key"])
 def test_post_without_or_with_a_bad_api_key_is_403(world, client, api_key, key):
