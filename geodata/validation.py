@@ -34,7 +34,10 @@ class Errors:
 
 
 # Plain decimal notation only: query strings like "nan", "inf", "0x10" or "1e309" are refused before float().
-_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
+# ASCII digits only: Python's \d (and str.isdigit) also take "٣" and "²", which are not how anyone writes a number
+# in a URL.
+_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$")
+ID_MAX = 2**63 - 1  # PostgreSQL bigint
 
 
 def _range(minimum: float | None, maximum: float | None) -> str:
@@ -99,9 +102,22 @@ def row_id(value: Any, name: str) -> int | None:
 def integer_text(text: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """An integer written in a query string."""
     text = text.strip()
-    if not re.fullmatch(r"[+-]?\d{1,18}", text):
+    if not re.fullmatch(r"[+-]?[0-9]{1,18}", text):
         raise ValueError("must be an integer")
     return integer(int(text), minimum=minimum, maximum=maximum)
+
+
+def id_text(text: str) -> int:
+    """A database id written in a query string or a form (ASCII digits, 1 to the bigint maximum)."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]{1,19}", text) or not 1 <= int(text) <= ID_MAX:
+        raise ValueError("must be an id (a whole number from 1)")
+    return int(text)
+
+
+def ids_text(text: str) -> list[int]:
+    """Comma-separated ids (empty parts skipped); raises ValueError on the first that is not one."""
+    return [id_text(part) for part in text.split(",") if part.strip()]
 
 
 def text(value: Any, *, max_length: int, min_length: int = 1) -> str:
@@ -140,11 +156,27 @@ def timestamp_text(text: str) -> datetime:
     """An ISO 8601 date or date-time; a date means its midnight and a time without offset means UTC."""
     text = text.strip()
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
-        moment = datetime.fromisoformat(text)
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            moment = datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("must be an ISO 8601 date or date-time, e.g. 2024-05-01 or 2024-05-01T08:00:00+08:00") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
+    return _within_years(moment)
+
+
+YEARS = (1900, 2999)
+
+
+def _within_years(moment: datetime) -> datetime:
+    """Refuse moments near the ends of the calendar: year 1 with a +14:00 offset is 1 BC in UTC, which Python
+    cannot hold, and week arithmetic near 9999 overflows. Nothing this service keeps is outside these years."""
+    try:
+        utc = moment.astimezone(timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not YEARS[0] <= utc.year <= YEARS[1] or not YEARS[0] <= moment.year <= YEARS[1]:
+        raise ValueError(f"must be a date between {YEARS[0]} and {YEARS[1]}")
     return moment
