@@ -116,15 +116,10 @@ def json_object(*, allowed: set[str], required: bool = True) -> dict:
 
 def area_ids_arg(name: str = "area") -> list[int]:
     """Area ids from ?area=, repeatable or comma-separated; empty when none were given."""
-    area_ids = []
-    for part in ",".join(request.args.getlist(name)).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not (part.isascii() and part.isdigit()):
-            raise ValidationError({name: "must be area ids"})
-        area_ids.append(int(part))
-    return area_ids
+    try:
+        return validation.ids_text(",".join(request.args.getlist(name)))
+    except ValueError:
+        raise ValidationError({name: "must be area ids"}) from None
 
 
 def _sends_reporter_token() -> bool:
