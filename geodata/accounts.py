@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from geodata import passwords, permissions, tokens
 from geodata.permissions import Actor
+from geodata import validation
 from geodata.validation import ValidationError
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 ROLES = permissions.ROLES[1:]  # every role an account can have ("anonymous" is no account)
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+MAX_DISPLAY_NAME = 100
+# Longer than any area code; a longer one is refused before it is looked up (and echoed back in the message).
+MAX_AREA_CODE = 64
 
 
 class InvalidCredentials(Exception):
@@ -114,6 +118,10 @@ def area_ids_for_codes(conn: psycopg.Connection, codes: Iterable[str]) -> list[i
     codes = [c.strip() for c in codes if c and c.strip()]
     if not codes:
         return []
+    if any(validation.has_control_characters(c) or validation.has_lone_surrogates(c) for c in codes):
+        raise ValidationError({"area": "must not contain control characters"})
+    if any(len(c) > MAX_AREA_CODE for c in codes):
+        raise ValidationError({"area": f"must be at most {MAX_AREA_CODE} characters"})
     found = dict(conn.execute("SELECT code, id FROM areas WHERE code = ANY(%s)", (codes,)).fetchall())
     missing = [c for c in codes if c not in found]
     if missing:
@@ -122,15 +130,22 @@ def area_ids_for_codes(conn: psycopg.Connection, codes: Iterable[str]) -> list[i
 
 
 def check_fields(*, username: str | None = None, role: str | None = None, email: str | None = None,
-                 password: str | None = None, check_password: bool = False) -> None:
+                 password: str | None = None, check_password: bool = False, display_name: str | None = None) -> None:
     """ValidationError listing every field that is not acceptable."""
     problems = {}
     if username is not None and not USERNAME.match(username):
         problems["username"] = "must be 3 to 64 letters, digits or _ . @ -"
     if role is not None and role not in ROLES:
         problems["role"] = "must be one of " + ", ".join(ROLES)
-    if email and not EMAIL.match(email):
+    # EMAIL's classes let NUL and other control characters through, which PostgreSQL text cannot hold.
+    if email and (not EMAIL.match(email) or validation.has_control_characters(email)
+                  or validation.has_lone_surrogates(email)):
         problems["email"] = "is not an e-mail address"
+    if display_name:
+        try:
+            validation.text(display_name, max_length=MAX_DISPLAY_NAME)
+        except ValueError as exc:
+            problems["display_name"] = str(exc)
     if check_password:
         problem = passwords.problem(password)
         if problem:
@@ -144,7 +159,9 @@ def create_user(conn: psycopg.Connection, username: str, password: str | None, r
                 password_hash: str | None = None) -> int:
     """Create an account and its areas; returns its id. UsernameTaken when the name or e-mail is in use."""
     email = (email or "").strip() or None
-    check_fields(username=username, role=role, email=email, password=password, check_password=password_hash is None)
+    check_fields(username=username, role=role, email=email, password=password, check_password=password_hash is None,
+                 display_name=display_name)
+    _check_party(conn, party_id)
     hashed = password_hash or passwords.hash_password(password)
     try:
         with conn.transaction():
@@ -158,6 +175,15 @@ def create_user(conn: psycopg.Connection, username: str, password: str | None, r
         raise UsernameTaken({"username": "is taken"}, "That username or e-mail address is already in use.") from None
     log.info("created %s account %s (id %s)", role, username, user_id)
     return user_id
+
+
+def _check_party(conn: psycopg.Connection, party_id: int | None) -> None:
+    """ValidationError unless party_id is None or names a party (inactive ones too: an account may keep its own)."""
+    if party_id is None:
+        return
+    if (isinstance(party_id, bool) or not isinstance(party_id, int) or not 1 <= party_id <= validation.ID_MAX
+            or conn.execute("SELECT 1 FROM parties WHERE id = %s", (party_id,)).fetchone() is None):
+        raise ValidationError({"party_id": "is not a party"})
 
 
 def _set_areas(conn: psycopg.Connection, user_id: int, area_ids: Iterable[int]) -> None:
@@ -175,7 +201,8 @@ def update_user(conn: psycopg.Connection, user_id: int, *, role: str, active: bo
     needs no such step, because each request reads them afresh.
     """
     email = (email or "").strip() or None
-    check_fields(role=role, email=email)
+    check_fields(role=role, email=email, display_name=display_name)
+    _check_party(conn, party_id)
     before = load_user(conn, user_id)
     if before is None:
         raise LookupError(f"no user {user_id}")

@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from geodata.permissions import Actor
+from geodata.validation import ID_MAX, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ def record(conn: psycopg.Connection, actor: Actor, action: str, object_type: str
 
 def entries(conn: psycopg.Connection, *, limit: int = 50, before_id: int | None = None) -> list[dict]:
     """Entries newest first, a page at a time: pass the last id seen as before_id for the next page."""
+    # Beyond bigint PostgreSQL would fail the whole query rather than find nothing.
+    if before_id is not None and not 1 <= before_id <= ID_MAX:
+        raise ValidationError({"before": "must be an entry id"})
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT id, at, actor_id, actor_label, actor_role, via_token, action, object_type, object_id, details"

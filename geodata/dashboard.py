@@ -109,6 +109,14 @@ ORDER BY code
 """
 
 
+def _area_id(text: str) -> int | None:
+    """The id an ?area= item names, if it is one: ASCII digits within a bigint ("²" and "٣" are codes)."""
+    try:
+        return validation.id_text(text) if re.fullmatch(r"[0-9]+", text) else None
+    except ValueError:
+        return None
+
+
 def parse_filters(conn, args: Mapping[str, str], actor: Actor, action: str = "dashboard.view") -> Filters:
     """?area=&category=&status=&since=&until= checked against the database and the actor's scope.
 
@@ -119,12 +127,16 @@ def parse_filters(conn, args: Mapping[str, str], actor: Actor, action: str = "da
     permissions.require(actor, action)
     errors = Errors()
     values: dict[str, Any] = {}
-    wanted = _items(args, "area")
+    for name in ("area", "category"):
+        # PostgreSQL text cannot hold NUL, and no code has a control character.
+        if any(validation.has_control_characters(part) for part in _items(args, name)):
+            errors.add(name, "must not contain control characters")
+    wanted = [] if "area" in errors else _items(args, "area")
     found: list[dict] = []
     if wanted:
         # Digits are an id (as GET /api/issues reads them), or else a code: community codes are often numeric.
-        ids = [int(a) for a in wanted if a.isdigit() and len(a) < 19]
-        rows = conn.execute(_AREAS, (ids, wanted)).fetchall()
+        ids = [_area_id(a) for a in wanted]
+        rows = conn.execute(_AREAS, ([i for i in ids if i is not None], wanted)).fetchall()
         by_id = {str(r[0]): r for r in rows}
         by_code = {r[1]: r for r in rows}
         chosen = {}
@@ -136,7 +148,7 @@ def parse_filters(conn, args: Mapping[str, str], actor: Actor, action: str = "da
                 chosen[row[0]] = row
         found = [{"id": r[0], "code": r[1], "name": r[2], "name_en": r[3], "level": r[4], "requested": True}
                  for r in chosen.values()]
-    categories = _items(args, "category")
+    categories = [] if "category" in errors else _items(args, "category")
     if categories:
         known = {r[0] for r in conn.execute("SELECT code FROM categories WHERE code = ANY (%s)", (categories,))}
         unknown = [c for c in categories if c not in known]
@@ -260,7 +272,7 @@ _SCOPE_GEOMETRY = "SELECT ST_AsGeoJSON(ST_Union(geom), 7)::json FROM areas WHERE
 
 def integer_or_text(value: Any) -> Any:
     """A query-string integer as int; anything else unchanged, for the checker to refuse with its own message."""
-    if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,4}", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]{1,4}", value.strip()):
         return int(value)
     return value
 

@@ -134,7 +134,9 @@ def _id(value: Any, name: str = "deliberation_id", missing=DeliberationNotFound)
 def _moment(value: Any) -> datetime:
     """A timestamp from JSON text (ISO 8601; without offset it is UTC) or a datetime (naive means UTC)."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        # Through the same bounded reader as text: a year-1 or year-9999 datetime from a form would be stored
+        # and then break every page that shows it.
+        return validation.timestamp_text(value.isoformat())
     if not isinstance(value, str) or not value.strip():
         raise ValueError("is required: an ISO 8601 date-time")
     return validation.timestamp_text(value)
@@ -394,6 +396,11 @@ def _vote_refusal(actor: Actor, d: Mapping, your_vote: int | None) -> str | None
 
 def list_deliberations(conn: psycopg.Connection, area_ids: list[int] | None = None, limit: int = 100) -> list[dict]:
     """Deliberations of these areas (all when None): open ones first, then by meeting time, newest first."""
+    if area_ids is not None:
+        try:
+            area_ids = [validation.integer(i, minimum=1, maximum=validation.ID_MAX) for i in area_ids]
+        except ValueError:
+            raise ValidationError({"area": "must be area ids"}) from None
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(Q["list"], {"area_ids": None if area_ids is None else list(area_ids),
                                        "limit": max(1, min(int(limit), 500))}).fetchall()
@@ -545,9 +552,10 @@ def _actions(conn, errors: Errors, raw: Any) -> list[dict]:
                 raise ValueError(f"there is no active party {party_id}")
             due = item.get("due_on")
             if isinstance(due, date):
-                due_on = due
-            elif isinstance(due, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", due.strip()):
-                due_on = date.fromisoformat(due.strip())
+                due = date(due.year, due.month, due.day).isoformat()
+            # ASCII digits: \d would also take "٢٠٣١"; the bounded reader keeps out years the pages cannot show.
+            if isinstance(due, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", due.strip()):
+                due_on = validation.timestamp_text(due).date()
             else:
                 raise ValueError("due_on is required: a date YYYY-MM-DD")
         except ValueError as exc:

@@ -246,6 +246,13 @@ def _capabilities(conn, errors: Errors, raw: Any) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
         errors.add("capabilities", "must be a list of category codes")
         return []
+    # PostgreSQL text cannot hold NUL, and UTF-8 cannot carry half of a surrogate pair: refused before the query.
+    if any(validation.has_control_characters(c) for c in raw):
+        errors.add("capabilities", "must not contain control characters")
+        return []
+    if any(validation.has_lone_surrogates(c) for c in raw):
+        errors.add("capabilities", "must be valid Unicode (it has half of a surrogate pair)")
+        return []
     wanted = list(dict.fromkeys(c.strip() for c in raw if c.strip()))
     known = {r[0] for r in conn.execute("SELECT code FROM categories WHERE code = ANY(%s)", (wanted,))}
     missing = [c for c in wanted if c not in known]
@@ -373,7 +380,8 @@ def _report_work(conn, actor: Actor, issue: issues.Issue, payload: Mapping[str, 
             except ValueError as exc:
                 errors.add(name, str(exc))
     to = payload.get("to")
-    if to not in (None, "") and to not in REPORT_MOVES:
+    # A list or an object in `to` cannot be looked up in a set (unhashable).
+    if to not in (None, "") and (not isinstance(to, str) or to not in REPORT_MOVES):
         errors.add("to", "must be in_progress or resolved")
     if to and payload.get("version") is None:
         errors.add("version", "is required to move the issue")

@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from geodata import permissions
+from geodata import permissions, validation
 from geodata.issues import STATUSES
 from geodata.permissions import Actor
 from geodata.validation import ValidationError
@@ -49,7 +49,7 @@ EXACT_PERCENTILES_MAX = int(os.environ.get("STATS_EXACT_PERCENTILES_MAX", "20000
 PARTY_KINDS = ("government", "social_work", "volunteer_group")
 METRIC_KEYS = ("opened", "resolved", "backlog", "backlog_at_end", "response_rate", "resolution_rate",
                "satisfaction_rate", "resolved_within_sla", "median_hours_to_resolve", "p90_hours_to_resolve")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 # ---------------------------------------------------------------- errors
@@ -100,13 +100,21 @@ class StatsFilter:
     def from_query(cls, args: Mapping[str, str]) -> StatsFilter:
         """Parse ?area=&category=&since=&until=&status= (dates as YYYY-MM-DD)."""
         values: dict[str, Any] = {}
-        area = (args.get("area") or "").strip()
-        if area:
-            values["area"] = int(area) if area.isdigit() else area
-        for name in ("category", "status"):
+        for name in ("area", "category", "status"):
             text = (args.get(name) or "").strip()
+            # PostgreSQL text cannot hold NUL, and no code has a control character.
+            if validation.has_control_characters(text):
+                raise StatsError(name, "must not contain control characters")
             if text:
                 values[name] = text
+        area = values.get("area")
+        # ASCII digits are an id, anything else a code: isdigit() alone takes "²" and "٣", which int() refuses
+        # or reads as 3.
+        if area is not None and re.fullmatch(r"[0-9]+", area):
+            try:
+                values["area"] = validation.id_text(area)
+            except ValueError as exc:
+                raise StatsError("area", str(exc)) from None
         for name in ("since", "until"):
             text = (args.get(name) or "").strip()
             if text:
@@ -115,13 +123,18 @@ class StatsFilter:
 
 
 def parse_date(name: str, text: str) -> date:
-    """A calendar date written YYYY-MM-DD."""
+    """A calendar date written YYYY-MM-DD, in the years validation.YEARS."""
     try:
-        if not _DATE.match(text):
+        if not _DATE.fullmatch(text):
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InvalidPeriod(name, f"{name} must be a date written YYYY-MM-DD, e.g. 2026-05-01 (got {text!r}).") from None
+    # The period's arithmetic (30 days back, the day after, whole weeks around it) overflows near years 1 and 9999.
+    low, high = validation.YEARS
+    if not low <= day.year <= high:
+        raise InvalidPeriod(name, f"must be a date between {low} and {high}")
+    return day
 
 
 @dataclass(frozen=True)

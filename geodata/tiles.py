@@ -69,7 +69,8 @@ def _tile_query(projected: bool, gcj02: bool, filters: tuple[str, ...]) -> sql.C
     )
 _VERSION_SQL = "SELECT issues_data_version()"
 _CATEGORY_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_TILE_NUMBER = re.compile(r"\d{1,8}")
+# ASCII digits: \d also takes "٣", which int() reads as 3.
+_TILE_NUMBER = re.compile(r"[0-9]{1,8}")
 
 
 class InvalidTileRequest(ValidationError):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 from psycopg.rows import dict_row
 
-from geodata import accounts, permissions
+from geodata import accounts, permissions, validation
 from geodata.permissions import Actor
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 # Marks our API tokens in logs and secret scanners; the rest is 256 random bits.
 API_PREFIX = "wm_"
 MAX_TOKEN_LENGTH = 200
+MAX_NAME_LENGTH = 100  # as api_tokens.name's CHECK
 
 
 class InvalidToken(permissions.AuthenticationRequired):
@@ -65,6 +66,10 @@ class CreatedToken:
 def create_api_token(conn: psycopg.Connection, user_id: int, role: str, name: str, *, created_by: int | None = None,
                      expires_at: datetime | None = None) -> CreatedToken:
     """Make a token for a user, acting with role (the user's own or one whose permissions are within it)."""
+    try:
+        name = validation.text(name, max_length=MAX_NAME_LENGTH)
+    except ValueError as exc:
+        raise validation.ValidationError({"name": str(exc)}) from None
     row = conn.execute("SELECT role, active FROM users WHERE id = %s", (user_id,)).fetchone()
     if row is None:
         raise LookupError(f"no user {user_id}")
@@ -76,7 +81,7 @@ def create_api_token(conn: psycopg.Connection, user_id: int, role: str, name: st
     token_id = conn.execute(
         "INSERT INTO api_tokens (user_id, name, role, token_hash, prefix, created_by, expires_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (user_id, name.strip(), role, digest, prefix, created_by, expires_at),
+        (user_id, name, role, digest, prefix, created_by, expires_at),
     ).fetchone()[0]
     return CreatedToken(token_id, token, prefix)
 

@@ -195,12 +195,7 @@ def parse_request(payload: Any) -> Request:
         errors.add("area", "give either an area (id or code) or a polygon, not both" if area is not None
                    else "give an area (id or code) or a polygon")
     if area is not None:
-        if isinstance(area, bool) or not isinstance(area, (int, str)) or (isinstance(area, str) and not area.strip()):
-            errors.add("area", "must be an area id or code")
-        elif isinstance(area, str) and area.strip().isdigit():
-            area = int(area.strip())
-        elif isinstance(area, str):
-            area = area.strip()
+        area = _area_key(area, errors)
 
     filters = payload.get("filters") or {}
     statuses: tuple[str, ...] = DEFAULT_STATUSES
@@ -229,7 +224,11 @@ def parse_request(payload: Any) -> Request:
         if not isinstance(items, list) or not all(isinstance(c, str) for c in items):
             errors.add("filters.category", "must be a category code or a list of them")
         else:
-            categories = tuple(dict.fromkeys(c.strip() for c in items if c.strip()))
+            problems = [p for p in map(_unstorable, items) if p]
+            if problems:
+                errors.add("filters.category", problems[0])
+            else:
+                categories = tuple(dict.fromkeys(c.strip() for c in items if c.strip()))
     if filters.get("min_age_days") not in (None, ""):
         try:
             min_age_days = validation.integer(filters["min_age_days"], minimum=0, maximum=3650)
@@ -280,6 +279,40 @@ def parse_request(payload: Any) -> Request:
     return Request(area=area, polygon=polygon, statuses=statuses, categories=categories, min_age_days=min_age_days,
                    overdue_first=overdue_first, start_kind=start_kind, start=start, max_stops=max_stops,
                    max_minutes=max_minutes, return_to_start=return_to_start)
+
+
+def _unstorable(value: str) -> str | None:
+    """Why PostgreSQL could not be sent this text (NUL, half a surrogate pair), or None."""
+    if validation.has_control_characters(value):
+        return "must not contain control characters"
+    if validation.has_lone_surrogates(value):
+        return "must be valid Unicode (it has half of a surrogate pair)"
+    return None
+
+
+def _area_key(area: Any, errors: Errors) -> int | str | None:
+    """An area id (a JSON integer or ASCII digits, within bigint) or a code; None after adding the problem."""
+    if isinstance(area, bool) or not isinstance(area, (int, str)) or (isinstance(area, str) and not area.strip()):
+        errors.add("area", "must be an area id or code")
+        return None
+    if isinstance(area, int):
+        if not 1 <= area <= validation.ID_MAX:
+            errors.add("area", "must be an area id or code")
+            return None
+        return area
+    area = area.strip()
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int().
+    if re.fullmatch(r"[0-9]+", area):
+        try:
+            return validation.id_text(area)
+        except ValueError:
+            errors.add("area", "must be an area id or code")
+            return None
+    problem = _unstorable(area)
+    if problem:
+        errors.add("area", problem)
+        return None
+    return area
 
 
 def _check_polygon_shape(polygon: Any) -> dict:

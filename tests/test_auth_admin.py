@@ -143,6 +143,8 @@ def test_cli_creates_the_first_admin_and_tokens(app, conn, area_code, tag):
     assert app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
     assert runner.invoke(args=["tokens", "create", "--user", staff, "--role", "admin", "--name", "x"]).exit_code != 0
+    too_long = runner.invoke(args=["tokens", "create", "--user", staff, "--name", "x" * 101])
+    assert too_long.exit_code == 1 and "error: name" in too_long.output and "Traceback" not in too_long.output
     assert runner.invoke(args=["users", "create", "--role", "official", "--username", f"u-{tag}", "--area",
                                "NO-SUCH", "--password-stdin"], input="long-Enough-1\n").exit_code != 0
     assert runner.invoke(args=["users", "create", "--role", "resident", "--username", f"v-{tag}",

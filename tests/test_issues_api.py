@@ -243,6 +243,12 @@ def test_list_bad_parameters(world, client, query, field):
     assert field in _error(client.get(f"/api/issues?{query}"), 400, "invalid_request")["fields"]
 
 
+def test_a_query_string_that_is_not_utf8_is_400(world, client):
+    _error(client.get("/api/issues", environ_overrides={"QUERY_STRING": "status=\xff"}), 400)
+    resp = client.get("/open311/v2/requests.json", environ_overrides={"QUERY_STRING": "status=\xff"})
+    assert resp.status_code == 400 and resp.get_json()[0]["code"] == 400
+
+
 def test_an_area_written_in_other_digits_is_a_code_that_matches_nothing(world, client):
     resp = client.get("/api/issues?area=%C2%B2")  # "²": isdigit() says yes, int() says no
     assert resp.status_code == 200 and resp.get_json()["features"] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, url_for
 
 from geodata import accounts, audit
-from geodata.validation import ValidationError
+from geodata.validation import ValidationError, id_text, integer_text
 from webmap import db
 from webmap.auth import current_actor, requires
 
@@ -30,18 +30,23 @@ def me():
 @requires("audit.read")
 def audit_entries():
     """Audit entries newest first; ?limit= (1-500, default 50) and ?before=<id> for the next page."""
-    limit = request.args.get("limit", "50")
-    before = request.args.get("before")
     problems = {}
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_AUDIT_PAGE:
+    try:
+        limit = integer_text(request.args.get("limit", "50"), minimum=1, maximum=MAX_AUDIT_PAGE)
+    except ValueError:
         problems["limit"] = f"must be a whole number from 1 to {MAX_AUDIT_PAGE}"
-    if before is not None and not before.isdigit():
-        problems["before"] = "must be an entry id"
+    before = request.args.get("before")
+    if before:
+        try:
+            before = id_text(before)
+        except ValueError:
+            problems["before"] = "must be an entry id"
+    else:
+        before = None
     if problems:
         raise ValidationError(problems)
-    limit = int(limit)
     with db.get_conn() as conn:
-        rows = audit.entries(conn, limit=limit + 1, before_id=int(before) if before else None)
+        rows = audit.entries(conn, limit=limit + 1, before_id=before)
     more = len(rows) > limit
     rows = rows[:limit]
     for row in rows:

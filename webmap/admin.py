@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from geodata import accounts, audit, permissions, tokens
-from geodata.validation import ValidationError
+from geodata.validation import ValidationError, id_text, integer_text
 from webmap import db
 from webmap.auth import current_actor, requires
 
@@ -35,12 +35,14 @@ def _form() -> dict:
 
 
 def _party(form: dict, problems: dict) -> int | None:
+    """The form's party id; whether that party exists is accounts.create_user's and update_user's to say."""
     if not form["party_id"]:
         return None
-    if not form["party_id"].isdigit():
+    try:
+        return id_text(form["party_id"])
+    except ValueError:
         problems["party_id"] = "is not a party"
         return None
-    return int(form["party_id"])
 
 
 @bp.get("/users")
@@ -156,16 +158,20 @@ def api_tokens():
                 problems["name"] = "is required"
             days = None
             if form["expires_days"]:
-                if form["expires_days"].isdigit() and 0 < int(form["expires_days"]) <= 3650:
-                    days = int(form["expires_days"])
-                else:
+                try:
+                    days = integer_text(form["expires_days"], minimum=1, maximum=3650)
+                except ValueError:
                     problems["expires_days"] = "must be a number of days from 1 to 3650"
             role = form["role"] or (user.role if user else "")
             if user is not None and role not in permissions.roles_within(user.role):
                 problems["role"] = f"a {user.role}'s token may act as: " + ", ".join(permissions.roles_within(user.role))
             if not problems:
-                created = tokens.create_api_token(conn, user.id, role, form["name"], created_by=actor.user_id,
-                                                  expires_at=tokens.expiry_in(days))
+                try:
+                    created = tokens.create_api_token(conn, user.id, role, form["name"], created_by=actor.user_id,
+                                                      expires_at=tokens.expiry_in(days))
+                except ValidationError as exc:
+                    problems.update(exc.fields)
+            if created is not None:
                 audit.record(conn, actor, "token.create", "api_token", created.id,
                              {"user_id": user.id, "role": role, "name": form["name"], "expires_days": days})
         status = 400 if problems else 201
@@ -194,7 +200,12 @@ def revoke_token(token_id: int):
 @requires("audit.read")
 def audit_log():
     """The audit log, newest first, AUDIT_PAGE entries a page (?before=<id> for older ones)."""
-    before = request.args.get("before", type=int)
+    before = request.args.get("before") or None
+    if before is not None:
+        try:
+            before = id_text(before)
+        except ValueError:
+            raise ValidationError({"before": "must be an entry id"}) from None
     with db.get_conn() as conn:
         rows = audit.entries(conn, limit=AUDIT_PAGE + 1, before_id=before)
     more = len(rows) > AUDIT_PAGE

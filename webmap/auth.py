@@ -182,7 +182,9 @@ def _next_target() -> str:
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never an absolute or protocol-relative URL (no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # A CR or LF cannot go into the Location header, and browsers drop tabs and newlines ("/\t/evil" is "//evil").
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in target)):
         return url_for("pages.index")
     return target
 

@@ -98,7 +98,10 @@ def create_token(username, role, name, expires_days):
         if role not in permissions.roles_within(account.role):
             raise click.ClickException(f"a {account.role}'s token may act as: "
                                        + ", ".join(permissions.roles_within(account.role)))
-        created = tokens.create_api_token(conn, account.id, role, name, expires_at=tokens.expiry_in(expires_days))
+        try:
+            created = tokens.create_api_token(conn, account.id, role, name, expires_at=tokens.expiry_in(expires_days))
+        except ValidationError as exc:
+            _fail(exc)
         audit.record(conn, audit.command_line_actor(), "token.create", "api_token", created.id,
                      {"user_id": account.id, "role": role, "name": name, "expires_days": expires_days})
     click.echo(created.token)

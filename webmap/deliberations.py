@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import format_date, format_time, get_timezone, gettext as _, lazy_gettext
 from werkzeug.exceptions import NotFound
 
-from geodata import deliberations as dl, issues, permissions
+from geodata import deliberations as dl, issues, permissions, validation
 from geodata.validation import ValidationError
 from webmap import auth, db, i18n
 from webmap.issues_api import area_ids_arg, json_object
@@ -80,8 +80,13 @@ def _when(value) -> str:
     """An ISO UTC time for people: the date and the minute, in the app's zone and the reader's language."""
     if not value:
         return ""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return f"{format_date(moment.astimezone(get_timezone()), 'medium')} {format_time(moment, 'short')}"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        local = moment.astimezone(get_timezone())
+    except (ValueError, OverflowError):
+        # Older code stored years such as 10000, which Python cannot read: the page shows them as stored.
+        return value
+    return f"{format_date(local, 'medium')} {format_time(moment, 'short')}"
 
 
 def _local_input(value) -> str:
@@ -99,13 +104,14 @@ def _from_local(text: str | None):
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            zone = get_timezone()
+            # pytz zones must localize (replace() would pick the zone's first, local-mean-time offset).
+            moment = zone.localize(moment) if hasattr(zone, "localize") else moment.replace(tzinfo=zone)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        # Unreadable, or in year 1 where the zone's offset leaves the calendar: geodata's reader says why.
         return text
-    if moment.tzinfo is None:
-        zone = get_timezone()
-        # pytz zones must localize (replace() would pick the zone's first, local-mean-time offset).
-        moment = zone.localize(moment) if hasattr(zone, "localize") else moment.replace(tzinfo=zone)
-    return moment.astimezone(timezone.utc)
 
 
 def _areas_for(conn, actor) -> list[dict]:
@@ -203,7 +209,9 @@ def _list_page(form: dict, problems: dict, status: int = 200):
     if may_open:
         picked = None
         try:
-            picked = {"lat": float(form["lat"]), "lon": float(form["lon"])} if form.get("lat") else None
+            if form.get("lat"):
+                picked = {"lat": validation.number_text(form["lat"], minimum=-90, maximum=90),
+                          "lon": validation.number_text(form["lon"], minimum=-180, maximum=180)}
         except ValueError:
             picked = None
         parts = _map(START, 15, {
@@ -229,15 +237,26 @@ def open_form():
     payload = {
         "title": form["title"], "description": form["description"] or None, "address": form["address"] or None,
         "options": [line for line in form["options"].splitlines() if line.strip()],
-        "issue_ids": [int(i) for i in form["issue_ids"] if i.isdigit()],
+        "issue_ids": [],
         "meeting_at": _from_local(form["meeting_at"]), "votes_open_at": _from_local(form["votes_open_at"]),
         "votes_close_at": _from_local(form["votes_close_at"]),
     }
-    if form["area_id"].isdigit():
-        payload["area_id"] = int(form["area_id"])
+    # The page only offers ids; anything else was typed by hand, and is refused before geodata sees it.
+    problems = {}
+    try:
+        payload["issue_ids"] = [validation.id_text(i) for i in form["issue_ids"]]
+    except ValueError as exc:
+        problems["issue_ids"] = str(exc)
+    if form["area_id"].strip():
+        try:
+            payload["area_id"] = validation.id_text(form["area_id"])
+        except ValueError as exc:
+            problems["area_id"] = str(exc)
+    if problems:
+        return _list_page(form, _problems(ValidationError(problems)), 400)
     for name in ("lat", "lon"):
         try:
-            payload[name] = float(form[name])
+            payload[name] = validation.number_text(form[name])
         except ValueError:
             pass
     for name in ("meeting_at", "votes_open_at", "votes_close_at"):
@@ -317,8 +336,12 @@ def vote_form(deliberation_id: int):
         return away
     option = request.form.get("option_id", "")
     try:
+        option = validation.id_text(option)
+    except ValueError:
+        pass  # geodata refuses the text, after its checks of the window and the community
+    try:
         with db.get_conn() as conn:
-            dl.vote(conn, actor, deliberation_id, int(option) if option.isdigit() else option)
+            dl.vote(conn, actor, deliberation_id, option)
     except (dl.VoteRefused, dl.NotOfThisCommunity) as exc:
         return _detail(deliberation_id, vote_notice=str(REFUSALS.get(exc.reason, exc)), bad=True,
                        status=403 if isinstance(exc, permissions.PermissionDenied) else 409)
@@ -350,17 +373,29 @@ def record_form(deliberation_id: int):
         return away
     f = request.form
     payload: dict = {"minutes": f.get("minutes") or None, "decision": f.get("decision") or None}
+    problems = {}
     attendance = (f.get("attendance") or "").strip()
-    payload["attendance"] = int(attendance) if attendance.isdigit() else (attendance or None)
+    payload["attendance"] = None
+    if attendance:
+        try:
+            payload["attendance"] = validation.integer_text(attendance)
+        except ValueError as exc:
+            problems["attendance"] = str(exc)
     actions = []
     for n in range(1, 6):
         text = (f.get(f"action{n}_description") or "").strip()
         if not text:
             continue
-        party = f.get(f"action{n}_party") or ""
-        actions.append({"description": text, "party_id": int(party) if party.isdigit() else None,
-                        "due_on": f.get(f"action{n}_due") or None})
+        party = (f.get(f"action{n}_party") or "").strip()
+        try:
+            party_id = validation.id_text(party) if party else None
+        except ValueError as exc:
+            problems[f"actions[{n}]"] = str(exc)
+            continue
+        actions.append({"description": text, "party_id": party_id, "due_on": f.get(f"action{n}_due") or None})
     payload["actions"] = actions
+    if problems:
+        return _detail(deliberation_id, problems=_problems(ValidationError(problems)), status=400)
     try:
         with db.get_conn() as conn:
             dl.record_meeting(conn, actor, deliberation_id, payload)

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify, request
 from psycopg_pool import PoolTimeout
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, default_exceptions
 
 from geodata import accounts, areas, idempotency, issues, permissions, tokens, validation
 from geodata import display, tiles
@@ -107,6 +107,15 @@ def init_app(app: Flask) -> None:
     """Register the handlers for HTTP errors, domain errors and anything unexpected."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _any_error)
+    app.before_request(_query_is_utf8)
+
+
+def _query_is_utf8() -> None:
+    """400 for a query string that is not UTF-8 (Werkzeug raises UnicodeDecodeError when a view reads it)."""
+    try:
+        request.args
+    except UnicodeDecodeError:
+        raise BadRequest("The query string is not UTF-8.") from None
 
 
 def _wants_json() -> bool:

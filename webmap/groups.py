@@ -12,7 +12,7 @@ from flask_babel import gettext as _, lazy_gettext
 from werkzeug.exceptions import NotFound
 
 from geodata import groups, issues, permissions, tiles
-from geodata.validation import ValidationError
+from geodata.validation import ValidationError, id_text, integer_text
 from webmap import auth, db, i18n
 from webmap.deliberations import _when, say
 from webmap.issues_api import area_ids_arg, json_object
@@ -63,6 +63,30 @@ def _problems(exc: ValidationError) -> dict:
     return {name: say(message) for name, message in exc.fields.items()}
 
 
+def _listed(problems: dict, shown_beside: tuple[str, ...] = ()) -> str | None:
+    """The problems of fields that have no place for a message beside them, as one notice."""
+    rest = [f"{FIELD_LABELS.get(name, name)}: {message}" for name, message in problems.items()
+            if name not in shown_beside]
+    return "; ".join(rest) or None
+
+
+def _form_numbers(form, parsers: dict, required: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Whole numbers from form fields, and a problem for each that is missing (when required) or not one."""
+    values, problems = {}, {}
+    for name, parse in parsers.items():
+        # The first value of a repeated field, as request.form.get reads it everywhere else.
+        raw = (form.get(name) or "").strip()
+        if not raw:
+            if name in required:
+                problems[name] = say("is required")
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as exc:
+            problems[name] = say(str(exc))
+    return values, problems
+
+
 # ---------------------------------------------------------------- pages
 
 
@@ -105,13 +129,14 @@ def register_form():
     payload = {"name": form["name"], "name_en": form["name_en"] or None, "contact": form["contact"] or None,
                "capabilities": form["capabilities"],
                "members": [m.strip() for m in form["members"].replace(",", "\n").splitlines() if m.strip()]}
-    if form["area_id"].isdigit():
-        payload["area_id"] = int(form["area_id"])
+    numbers, bad_numbers = _form_numbers(f, {"area_id": id_text})
+    payload.update(numbers)
     try:
         with db.get_conn() as conn:
+            # Without an area_id register() refuses, so a bad one is listed with the other problems below.
             created = groups.register(conn, actor, payload)
     except ValidationError as exc:
-        return _list_page(form, _problems(exc), 400)
+        return _list_page(form, {**_problems(exc), **bad_numbers}, 400)
     except groups.AlreadyInAGroup as exc:
         return _list_page(form, {"members": str(REASONS[exc.reason]) + f" ({exc.args[0].split(' ')[0]})"}, 409)
     return redirect(url_for("groups.page", group_id=created["id"], done="registered"), 303)
@@ -195,11 +220,17 @@ def assign_form(group_id: int):
     if away:
         return away
     f = request.form
+    numbers, problems = _form_numbers(f, {"issue_id": id_text, "version": integer_text},
+                                      required=("issue_id", "version"))
+    if problems:
+        return _detail(group_id, notice=_listed(problems), bad=True, status=400)
     try:
         with db.get_conn() as conn:
-            groups.assign_issue(conn, actor, group_id, int(f.get("issue_id") or 0), int(f.get("version") or 0),
+            groups.assign_issue(conn, actor, group_id, numbers["issue_id"], numbers["version"],
                                 f.get("note") or None)
-    except (ValidationError, issues.VersionConflict, issues.TransitionNotAllowed, issues.IssueNotFound) as exc:
+    except ValidationError as exc:
+        return _detail(group_id, notice=_listed(_problems(exc)), bad=True, status=400)
+    except (issues.VersionConflict, issues.TransitionNotAllowed, issues.IssueNotFound) as exc:
         return _detail(group_id, notice=i18n.problem(str(exc)), bad=True, status=400)
     except groups.GroupCannotHandle as exc:
         return _detail(group_id, notice=REASONS[exc.reason], bad=True, status=422)
@@ -214,18 +245,21 @@ def work_form(group_id: int):
         return away
     f = request.form
     payload: dict = {"note": f.get("note", "")}
-    for name in ("minutes", "people"):
-        if (f.get(name) or "").strip():
-            text = f.get(name).strip()
-            payload[name] = int(text) if text.isdigit() else text
+    parsers = {"issue_id": id_text, "minutes": integer_text, "people": integer_text}
     if f.get("to"):
         payload["to"] = f.get("to")
-        payload["version"] = int(f.get("version") or 0)
+        parsers["version"] = integer_text
+    numbers, problems = _form_numbers(f, parsers, required=("issue_id", "version"))
+    issue_id = numbers.pop("issue_id", None)
+    payload.update(numbers)
+    if problems:
+        return _detail(group_id, notice=_listed(problems, ("note",)), bad=True, problems=problems, status=400)
     try:
         with db.get_conn() as conn:
-            groups.report_work(conn, actor, int(f.get("issue_id") or 0), payload)
+            groups.report_work(conn, actor, issue_id, payload)
     except ValidationError as exc:
-        return _detail(group_id, problems=_problems(exc), status=400)
+        problems = _problems(exc)
+        return _detail(group_id, notice=_listed(problems, ("note",)), bad=True, problems=problems, status=400)
     except (issues.VersionConflict, issues.TransitionNotAllowed) as exc:
         return _detail(group_id, notice=i18n.problem(str(exc)), bad=True, status=409)
     except groups.WorkNotExpected as exc:

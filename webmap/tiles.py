@@ -12,10 +12,10 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from urllib.parse import parse_qsl
 
 import psycopg
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.wrappers import Request
 
 from geodata import tiles
 from webmap import db
@@ -144,8 +144,10 @@ class CachedTiles:
     def _answer(self, m, environ):
         try:
             address = tiles.TileAddress.parse(*m.groups())
-            filters = tiles.TileFilter.from_query(dict(parse_qsl(environ.get("QUERY_STRING", ""))))
-        except tiles.InvalidTileRequest:
+            # Parsed by werkzeug as request.args is, so that a repeated parameter means its first value here
+            # as in the view (and HEAD, which the view answers, agrees with GET).
+            filters = tiles.TileFilter.from_query(Request(environ).args)
+        except (tiles.InvalidTileRequest, UnicodeDecodeError):  # raw bytes that are not UTF-8: the view's to answer
             return None
         cache = _cache(self.app)
         if self._reader is None:
