@@ -84,6 +84,21 @@ def _text(value: Any) -> Any:
     return value
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (CSV injection): "=HYPERLINK(...)" in
+# a resident's description would run on the official's machine. Such text gets a leading apostrophe, which
+# Excel and LibreOffice show as text and do not display.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    value = _text(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_chunks(records: Iterator[dict], contact: bool = False, batch: int = BATCH) -> Iterator[bytes]:
     """CSV in UTF-8 with a byte order mark, so that Excel opens Chinese text correctly; a header row first."""
     names = columns(contact)
@@ -92,7 +107,7 @@ def csv_chunks(records: Iterator[dict], contact: bool = False, batch: int = BATC
     buf.write(BOM)
     writer.writerow(names)
     for n, row in enumerate(records, 1):
-        writer.writerow(["" if row[c] is None else _text(row[c]) for c in names])
+        writer.writerow([_cell(row[c]) for c in names])
         if n % batch == 0:
             yield buf.getvalue().encode("utf-8")
             buf.seek(0)

@@ -325,6 +325,19 @@ def test_exports_reread_with_geopandas_give_the_listings_rows(world, tmp_path):
     assert set(Path(tempfile.gettempdir()).glob("issues-export-*")) == before  # the temporary GeoPackage is gone
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_kept_as_text():
+    row = dict.fromkeys(exports.columns(True))
+    row.update(id=7, title="=HYPERLINK(\"http://evil.example\",\"click\")", description="@SUM(A1:A9)",
+               category="+cmd", reporter_contact="-2+3", area_name="\tTab", lon=-0.5, lat=39.9, supports_count=0)
+    text = b"".join(exports.csv_chunks(iter([row]), contact=True)).decode("utf-8-sig")
+    [cells] = list(csv.DictReader(io.StringIO(text)))
+    assert cells["title"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert cells["description"] == "'@SUM(A1:A9)" and cells["category"] == "'+cmd"
+    assert cells["reporter_contact"] == "'-2+3" and cells["area_name"] == "'\tTab"
+    # Numbers stay numbers: only text is guarded.
+    assert cells["lon"] == "-0.5" and cells["id"] == "7" and cells["supports_count"] == "0" and cells["duplicate_of"] == ""
+
+
 def test_contact_details_only_for_entitled_staff_on_request(world, monkeypatch):
     with psycopg.connect(world.database_url, autocommit=True) as conn:
         start = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
