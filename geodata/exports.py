@@ -23,7 +23,7 @@ from geodata.permissions import Actor
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "geojson": ("application/geo+json", "geojson"),
+FORMATS = {"csv": ("text/csv", "csv"), "geojson": ("application/geo+json", "geojson"),
            "gpkg": ("application/geopackage+sqlite3", "gpkg")}
 BATCH = 2000
 GPKG_BATCH = 20_000

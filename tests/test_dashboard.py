@@ -342,7 +342,7 @@ def test_contact_details_only_for_entitled_staff_on_request(world, monkeypatch):
     with psycopg.connect(world.database_url, autocommit=True) as conn:
         start = conn.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
     resp = get(world, "/api/issues/export?format=csv&area=DA&contact=1")
-    assert resp.status_code == 200
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(resp.get_data().decode("utf-8-sig"))))
     assert rows and {r["reporter_contact"] for r in rows} == {CONTACT}
     body = get(world, "/api/issues/export?format=geojson&area=DA").get_json()

@@ -87,6 +87,7 @@ def test_a_report_gets_the_same_answer_from_both_paths(app, conn):
     assert served == 1
     assert a.status_code == 201
     _same_answer(a, b)
+    assert a.headers["X-Content-Type-Options"] == b.headers["X-Content-Type-Options"] == "nosniff"
     fa, fb = a.get_json(), b.get_json()
     assert a.headers["Location"] == f"/api/issues/{fa['id']}" and b.headers["Location"] == f"/api/issues/{fb['id']}"
     assert fa["private_url"] == f"/issues/{fa['id']}?token={fa['private_token']}"

@@ -155,6 +155,15 @@ def test_areas_feature_collection(client, community):
     assert "测试社区".encode() in resp.get_data()
 
 
+def test_every_answer_forbids_content_sniffing(client, community):
+    # The JSON of areas carries "<b>" as written; no browser may take it for HTML, nor any other answer.
+    for path in ("/api/areas", "/", "/no-such-page", "/api/no-such-thing", "/tiles/issues/15/26975/12413.pbf",
+                 "/healthz"):
+        resp = client.get(path)
+        assert resp.headers.get("X-Content-Type-Options") == "nosniff", path
+        assert resp.headers.get_all("X-Content-Type-Options") == ["nosniff"], path
+
+
 def test_areas_level_filter(client, community):
     fc = client.get("/api/areas?level=community").get_json(force=True)
     assert [f["properties"]["code"] for f in fc["features"]] == ["T-COMM-1"]

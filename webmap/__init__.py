@@ -71,7 +71,28 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(deliberations.bp)
     app.register_blueprint(groups.bp)
+    # Outermost, so that the answers of the fast paths (reports, tiles) carry it too.
+    app.wsgi_app = NoSniff(app.wsgi_app)
     return app
+
+
+class NoSniff:
+    """WSGI middleware: every answer says X-Content-Type-Options: nosniff.
+
+    JSON answers carry residents' text as it was written ("<script>" included); the header keeps a browser
+    from ever reading such an answer as HTML or script, whatever its content type.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            if not any(name.lower() == "x-content-type-options" for name, _ in headers):
+                headers = [*headers, ("X-Content-Type-Options", "nosniff")]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
 
 
 def _shared_secret_key(path: Path) -> str:
