@@ -118,7 +118,7 @@ def area_ids_for_codes(conn: psycopg.Connection, codes: Iterable[str]) -> list[i
     codes = [c.strip() for c in codes if c and c.strip()]
     if not codes:
         return []
-    if any(validation.has_control_characters(c) or validation.has_lone_surrogates(c) for c in codes):
+    if any(validation.unstorable(c) for c in codes):
         raise ValidationError({"area": "must not contain control characters"})
     if any(len(c) > MAX_AREA_CODE for c in codes):
         raise ValidationError({"area": f"must be at most {MAX_AREA_CODE} characters"})
@@ -138,8 +138,7 @@ def check_fields(*, username: str | None = None, role: str | None = None, email:
     if role is not None and role not in ROLES:
         problems["role"] = "must be one of " + ", ".join(ROLES)
     # EMAIL's classes let NUL and other control characters through, which PostgreSQL text cannot hold.
-    if email and (not EMAIL.match(email) or validation.has_control_characters(email)
-                  or validation.has_lone_surrogates(email)):
+    if email and (not EMAIL.match(email) or validation.unstorable(email)):
         problems["email"] = "is not an e-mail address"
     if display_name:
         try:

@@ -246,12 +246,10 @@ def _capabilities(conn, errors: Errors, raw: Any) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
         errors.add("capabilities", "must be a list of category codes")
         return []
-    # PostgreSQL text cannot hold NUL, and UTF-8 cannot carry half of a surrogate pair: refused before the query.
-    if any(validation.has_control_characters(c) for c in raw):
-        errors.add("capabilities", "must not contain control characters")
-        return []
-    if any(validation.has_lone_surrogates(c) for c in raw):
-        errors.add("capabilities", "must be valid Unicode (it has half of a surrogate pair)")
+    # Refused before the query, which PostgreSQL would fail.
+    problem = next(filter(None, map(validation.unstorable, raw)), None)
+    if problem:
+        errors.add("capabilities", problem)
         return []
     wanted = list(dict.fromkeys(c.strip() for c in raw if c.strip()))
     known = {r[0] for r in conn.execute("SELECT code FROM categories WHERE code = ANY(%s)", (wanted,))}

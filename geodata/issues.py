@@ -516,8 +516,7 @@ def _title_snippet(description: str) -> str:
 
 def _may_be_category(value: Any) -> bool:
     """Whether the value can be looked up as a category code (a NUL would make PostgreSQL refuse the query)."""
-    return isinstance(value, str) and not validation.has_control_characters(value) \
-        and not validation.has_lone_surrogates(value)
+    return isinstance(value, str) and validation.unstorable(value) is None
 
 
 def _crs(value: Any) -> str:

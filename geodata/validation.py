@@ -125,11 +125,9 @@ def text(value: Any, *, max_length: int, min_length: int = 1) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string")
     value = value.strip()
-    # PostgreSQL text cannot hold NUL; other control characters are kept out of what staff read.
-    if has_control_characters(value):
-        raise ValueError("must not contain control characters")
-    if has_lone_surrogates(value):
-        raise ValueError("must be valid Unicode (it has half of a surrogate pair)")
+    problem = unstorable(value)
+    if problem:
+        raise ValueError(problem)
     if len(value) < min_length:
         raise ValueError("must not be empty" if min_length == 1 else f"must be at least {min_length} characters")
     if len(value) > max_length:
@@ -150,6 +148,19 @@ def has_control_characters(value: str) -> bool:
 def has_lone_surrogates(value: str) -> bool:
     """Whether the text holds a surrogate code point, which UTF-8 (and so PostgreSQL) cannot carry."""
     return _SURROGATE.search(value) is not None
+
+
+def unstorable(value: str) -> str | None:
+    """Why this text may not be stored or sent to PostgreSQL, or None.
+
+    PostgreSQL text cannot hold NUL (other control characters are kept out of what staff read), and UTF-8
+    cannot carry half of a surrogate pair.
+    """
+    if has_control_characters(value):
+        return "must not contain control characters"
+    if has_lone_surrogates(value):
+        return "must be valid Unicode (it has half of a surrogate pair)"
+    return None
 
 
 def timestamp_text(text: str) -> datetime:

@@ -224,7 +224,7 @@ def parse_request(payload: Any) -> Request:
         if not isinstance(items, list) or not all(isinstance(c, str) for c in items):
             errors.add("filters.category", "must be a category code or a list of them")
         else:
-            problems = [p for p in map(_unstorable, items) if p]
+            problems = [p for p in map(validation.unstorable, items) if p]
             if problems:
                 errors.add("filters.category", problems[0])
             else:
@@ -281,15 +281,6 @@ def parse_request(payload: Any) -> Request:
                    max_minutes=max_minutes, return_to_start=return_to_start)
 
 
-def _unstorable(value: str) -> str | None:
-    """Why PostgreSQL could not be sent this text (NUL, half a surrogate pair), or None."""
-    if validation.has_control_characters(value):
-        return "must not contain control characters"
-    if validation.has_lone_surrogates(value):
-        return "must be valid Unicode (it has half of a surrogate pair)"
-    return None
-
-
 def _area_key(area: Any, errors: Errors) -> int | str | None:
     """An area id (a JSON integer or ASCII digits, within bigint) or a code; None after adding the problem."""
     if isinstance(area, bool) or not isinstance(area, (int, str)) or (isinstance(area, str) and not area.strip()):
@@ -308,7 +299,7 @@ def _area_key(area: Any, errors: Errors) -> int | str | None:
         except ValueError:
             errors.add("area", "must be an area id or code")
             return None
-    problem = _unstorable(area)
+    problem = validation.unstorable(area)
     if problem:
         errors.add("area", problem)
         return None

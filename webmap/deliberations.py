@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import format_date, format_time, get_timezone, gettext as _, lazy_gettext
 from werkzeug.exceptions import NotFound
 
-from geodata import deliberations as dl, issues, permissions, validation
+from geodata import deliberations as dl, permissions, validation
 from geodata.validation import ValidationError
 from webmap import auth, db, i18n
 from webmap.issues_api import area_ids_arg, json_object
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("deliberations", __name__)
 
 START = (39.94, 116.31)
-MAX_BODY = 64 * 1024
 
 # Why a vote is refused, by geodata's reason codes, in the reader's language.
 REFUSALS = {
@@ -67,10 +66,6 @@ _MESSAGES = (
 )
 
 
-@bp.before_request
-def _limit_body() -> None:
-    if request.path.startswith("/api/"):
-        request.max_content_length = current_app.config.get("API_MAX_BODY", MAX_BODY)
 
 
 # ---------------------------------------------------------------- helpers

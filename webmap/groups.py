@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("groups", __name__)
 
-MAX_BODY = 64 * 1024
 DONE = {
     "registered": lazy_gettext("The volunteer group is registered."),
     "member": lazy_gettext("Members updated."),
@@ -49,10 +48,6 @@ _MESSAGES = (
 )
 
 
-@bp.before_request
-def _limit_body() -> None:
-    if request.path.startswith("/api/"):
-        request.max_content_length = current_app.config.get("API_MAX_BODY", MAX_BODY)
 
 
 def _label(name, name_en) -> str:

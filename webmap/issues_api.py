@@ -28,14 +28,17 @@ log = logging.getLogger(__name__)
 bp = Blueprint("issues_api", __name__, url_prefix="/api")
 
 GEOJSON = "application/geo+json"
-# Bodies of this API are small JSON documents; anything bigger is refused (413) before it is read.
+# Bodies of the JSON API and of Open311 are small documents; anything bigger is refused (413) before it is read.
 MAX_BODY = 64 * 1024
+LIMITED_PATHS = ("/api/", "/open311/")
 TOKEN_HEADER = "X-Reporter-Token"
 
 
-@bp.before_request
+@bp.before_app_request
 def _limit_body() -> None:
-    request.max_content_length = current_app.config.get("API_MAX_BODY", MAX_BODY)
+    # Once for the app, whichever blueprint serves the path (issues, groups, deliberations, walkabouts, Open311).
+    if request.path.startswith(LIMITED_PATHS):
+        request.max_content_length = current_app.config.get("API_MAX_BODY", MAX_BODY)
 
 
 # ---------------------------------------------------------------- request helpers

@@ -28,7 +28,6 @@ bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
 FMT = "<any(json, xml):fmt>"
 # Form bodies of a report are small; anything bigger is refused before it is read.
-MAX_BODY = 64 * 1024
 DEFAULT_CONTACT = "Questions about this service go to the street office that runs it."
 DEFAULT_KEY_SERVICE = ("API keys are issued by an administrator of this service as API tokens of a user "
                        "account; reports posted with a key are recorded under that account.")
@@ -174,9 +173,6 @@ def actor_for_api_key(conn, key: str | None):
 # ---------------------------------------------------------------- resources
 
 
-@bp.before_request
-def _limit_body() -> None:
-    request.max_content_length = current_app.config.get("API_MAX_BODY", MAX_BODY)
 
 
 @bp.get(f"/discovery.{FMT}")

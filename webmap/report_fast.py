@@ -37,7 +37,7 @@ from geodata.issues import IssueError
 from geodata.permissions import Actor, PermissionDenied
 from geodata.validation import ValidationError
 from webmap import auth, db
-from webmap.issues_api import GEOJSON, REPORT_FIELDS, has_lone_surrogates, reject_json_constant
+from webmap.issues_api import GEOJSON, MAX_BODY, REPORT_FIELDS, has_lone_surrogates, reject_json_constant
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class FastReports:
         if mimetype != "application/json" or options.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
             return None
         length = environ.get("CONTENT_LENGTH", "")
-        if not length.isdigit() or not 0 < int(length) <= int(cfg.get("API_MAX_BODY", 64 * 1024)):
+        if not length.isdigit() or not 0 < int(length) <= int(cfg.get("API_MAX_BODY", MAX_BODY)):
             return None
         return int(length)
 

@@ -26,13 +26,8 @@ bp = Blueprint("walkabouts", __name__)
 
 GPX = "application/gpx+xml"
 VISIT_FIELDS = {"outcome", "note", "version"}
-MAX_BODY = 64 * 1024
 
 
-@bp.before_request
-def _limit_body() -> None:
-    if request.path.startswith("/api/"):
-        request.max_content_length = current_app.config.get("API_MAX_BODY", MAX_BODY)
 
 
 def _settings() -> walkabouts.Settings:
